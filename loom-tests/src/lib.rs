@@ -1,0 +1,1 @@
+//! Loom models of shadow-vars; see README.md.

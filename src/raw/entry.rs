@@ -1,0 +1,325 @@
+//! One shadow variable in memory, and the per-entry initialization state.
+//!
+//! An entry is one heap allocation, `Entry<T>`, that holds the key, one atomic
+//! word of **meta** and the value. It is allocated once, never moves (tables
+//! hold pointers to it, so growth copies pointers, not values), and is freed
+//! once, through the epoch, after it has been unlinked.
+//!
+//! # The meta word
+//!
+//! `meta` is the address of the entry's [`VTable`] (one per value type, at
+//! least 8-aligned) with the entry's state in its three low bits:
+//!
+//! ```text
+//!            link (under shard lock)        publish (swap, AcqRel)
+//!   (none) ──────────────────────────► INIT ─────────────────────────► READY
+//!                                       │  ▲                            │
+//!          waiter CAS (AcqRel) sets     │  │                            │ free (under shard lock)
+//!          WAITING, stays INIT ─────────┘  │                            ▼
+//!                                       │ ctor failed / panicked       DEAD ──► dropped via epoch
+//!                                       └─────────────────────────────► DEAD ──► deallocated via epoch
+//! ```
+//!
+//! * `READY` is zero, so "ready and of type `T`" is the single comparison
+//!   `meta == T's vtable`: the hot path of `get` is one load and one compare.
+//! * `INIT`: linked into a table, the constructor is running. Only the thread
+//!   that linked it (its *owner*) may change it, other than setting
+//!   `WAITING`. Readers treat it as absent; creators and `free` wait for it.
+//! * `WAITING` (only with `INIT`): someone is parked on the shard's condition
+//!   variable for this entry, so the owner must wake the shard's waiters.
+//! * `DEAD`: unlinked; only stale readers can still reach it.
+
+use core::any::TypeId;
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::ptr;
+
+use crate::key::Key;
+use crate::sync::{AtomicPtr, Ordering};
+
+/// State bits kept in the low bits of `meta`.
+pub(crate) mod state {
+    /// The value is initialized and visible (zero: see the module docs).
+    pub(crate) const READY: usize = 0;
+    /// The owner's constructor is running; the value is not initialized.
+    pub(crate) const INIT: usize = 0b001;
+    /// With `INIT`: at least one thread waits for the outcome.
+    pub(crate) const WAITING: usize = 0b010;
+    /// Unlinked from the current table; about to be reclaimed.
+    pub(crate) const DEAD: usize = 0b100;
+    /// All state bits.
+    pub(crate) const MASK: usize = 0b111;
+}
+
+/// Per-type operations of an entry, so that tables can hold type-erased
+/// pointers. One per `T`, as a promoted constant (`Entry::<T>::VTABLE`).
+///
+/// The same `T` may get several copies of its vtable (one per codegen unit);
+/// type checks therefore fall back to comparing [`TypeId`]s when the
+/// addresses differ.
+pub(crate) struct VTable {
+    type_id: fn() -> TypeId,
+    pub(crate) type_name: fn() -> &'static str,
+    /// Drops the value in place, then deallocates the entry.
+    drop_ready: unsafe fn(*mut EntryHeader),
+    /// Deallocates an entry whose value was never initialized.
+    free_uninit: unsafe fn(*mut EntryHeader),
+}
+
+/// The type-erased head of every `Entry<T>` (at offset 0, `repr(C)`).
+///
+/// Invariant: `parent` and `id` never change after allocation; `meta`'s
+/// vtable part never changes; only its state bits do, as described in the
+/// module docs.
+#[repr(C)]
+pub(crate) struct EntryHeader {
+    meta: AtomicPtr<VTable>,
+    pub(crate) parent: usize,
+    pub(crate) id: u64,
+}
+
+/// An entry holding a `T`. Aligned to 16 so that table slots can keep a
+/// 4-bit fingerprint in the low bits of the pointer.
+#[repr(C, align(16))]
+pub(crate) struct Entry<T> {
+    header: EntryHeader,
+    /// Initialized exactly when the state is `READY` (or `DEAD` after
+    /// `READY`). Written once, by the owner, before the `READY` publish.
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// Alignment of every entry: the low `TAG_BITS` of an entry pointer are zero.
+pub(crate) const ENTRY_ALIGN: usize = 16;
+
+impl<T: Send + Sync + 'static> Entry<T> {
+    /// The vtable of `T` (promoted to a `'static`).
+    pub(crate) const VTABLE: &'static VTable = &VTable {
+        type_id: TypeId::of::<T>,
+        type_name: core::any::type_name::<T>,
+        drop_ready: drop_ready::<T>,
+        free_uninit: free_uninit::<T>,
+    };
+
+    /// Allocates an entry for `key` in the `INIT` state; not yet linked.
+    pub(crate) fn new_init(key: Key) -> *mut EntryHeader {
+        let entry = Box::new(Entry::<T> {
+            header: EntryHeader {
+                meta: AtomicPtr::new(with_state(Self::VTABLE, state::INIT)),
+                parent: key.parent,
+                id: key.id,
+            },
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        });
+        debug_assert_eq!(core::mem::align_of::<Entry<T>>() % ENTRY_ALIGN, 0);
+        Box::into_raw(entry).cast::<EntryHeader>()
+    }
+
+    /// Frees an entry that was never linked (and so never seen by anyone).
+    ///
+    /// # Safety
+    /// `h` came from [`Entry::<T>::new_init`] and was never published.
+    pub(crate) unsafe fn free_unpublished(h: *mut EntryHeader) {
+        // SAFETY: by the caller, `h` is an unpublished `Entry<T>` we own.
+        unsafe { free_uninit::<T>(h) }
+    }
+
+    /// Writes the value of an `INIT` entry.
+    ///
+    /// # Safety
+    /// The caller owns `h` (it linked it in `INIT` and has not published it),
+    /// and `h` is an `Entry<T>`.
+    pub(crate) unsafe fn write_value(h: *const EntryHeader, value: T) {
+        // SAFETY: `h` is an `Entry<T>` (caller); while INIT only the owner
+        // touches the value cell, so this write races with nothing.
+        unsafe { (*(*h.cast::<Entry<T>>()).value.get()).write(value) };
+    }
+
+    /// The value of an entry.
+    ///
+    /// # Safety
+    /// `h` is an `Entry<T>` whose value is initialized (it was seen `READY`
+    /// with an Acquire load, or the caller wrote it), and the returned
+    /// reference does not outlive the entry (the caller is pinned).
+    #[inline]
+    pub(crate) unsafe fn value<'a>(h: *const EntryHeader) -> &'a T {
+        // SAFETY: by the caller; `repr(C)` puts the header at offset 0, so
+        // the cast recovers the entry.
+        unsafe { (*(*h.cast::<Entry<T>>()).value.get()).assume_init_ref() }
+    }
+}
+
+/// `vtable` with `bits` in its low bits, keeping the pointer's provenance.
+#[inline]
+fn with_state(vtable: &'static VTable, bits: usize) -> *mut VTable {
+    debug_assert!(core::mem::align_of::<VTable>() > state::MASK);
+    (vtable as *const VTable).cast_mut().map_addr(|a| a | bits)
+}
+
+/// A snapshot of an entry's meta word.
+#[derive(Clone, Copy)]
+pub(crate) struct Meta(*mut VTable);
+
+impl Meta {
+    #[inline]
+    pub(crate) fn state(self) -> usize {
+        self.0.addr() & state::MASK
+    }
+
+    #[inline]
+    pub(crate) fn is_init(self) -> bool {
+        self.state() & state::INIT != 0
+    }
+
+    #[inline]
+    pub(crate) fn is_dead(self) -> bool {
+        self.state() & state::DEAD != 0
+    }
+
+    #[inline]
+    pub(crate) fn vtable(self) -> &'static VTable {
+        // SAFETY: every meta word is a `&'static VTable` with state bits
+        // added (`with_state`); clearing them gives the reference back.
+        unsafe { &*self.0.map_addr(|a| a & !state::MASK) }
+    }
+
+    /// Whether this is `READY` holding a `T` (the fast path: one compare).
+    #[inline(always)]
+    pub(crate) fn is_ready_as<T: Send + Sync + 'static>(self) -> bool {
+        self.0.addr() == (Entry::<T>::VTABLE as *const VTable).addr()
+            || (self.state() == state::READY && self.holds::<T>())
+    }
+
+    /// Whether the entry holds a `T`, whatever its state.
+    #[inline]
+    pub(crate) fn holds<T: Send + Sync + 'static>(self) -> bool {
+        let vt = self.vtable();
+        core::ptr::eq(vt, Entry::<T>::VTABLE) || (vt.type_id)() == TypeId::of::<T>()
+    }
+}
+
+impl EntryHeader {
+    #[inline]
+    pub(crate) fn key(&self) -> Key {
+        Key { parent: self.parent, id: self.id }
+    }
+
+    /// Loads the meta word. Acquire: seeing `READY` makes the value (written
+    /// before the Release half of the publishing swap) visible.
+    #[inline(always)]
+    pub(crate) fn meta(&self) -> Meta {
+        Meta(self.meta.load(Ordering::Acquire))
+    }
+
+    /// Publishes the outcome of the owner's constructor: `READY` (value
+    /// written) or `DEAD` (constructor failed). Returns whether a waiter
+    /// registered (the caller must then wake the shard's waiters).
+    ///
+    /// AcqRel: Release so that the value is visible to whoever sees `READY`;
+    /// Acquire so that a waiter's registration CAS (which this swap reads, or
+    /// follows in the modification order) happens-before the wake-up the
+    /// caller sends, which is what makes the waiter's ticket valid (see
+    /// `shard::Shard::wait_for`).
+    pub(crate) fn resolve_init(&self, outcome: usize) -> bool {
+        debug_assert!(outcome == state::READY || outcome == state::DEAD);
+        let vt = self.meta().vtable();
+        let old = Meta(self.meta.swap(with_state(vt, outcome), Ordering::AcqRel));
+        debug_assert!(old.is_init(), "resolve_init on a non-INIT entry");
+        old.state() & state::WAITING != 0
+    }
+
+    /// Marks a `READY` entry `DEAD`. Called under the shard lock just before
+    /// the entry is unlinked; only stale readers can see the change.
+    ///
+    /// Release is not needed for data (a DEAD entry publishes nothing new);
+    /// it only orders this store before the slot's tombstone for readers that
+    /// see the tombstone and then re-read this entry from a stale table.
+    pub(crate) fn mark_dead(&self) {
+        let vt = self.meta().vtable();
+        self.meta.store(with_state(vt, state::DEAD), Ordering::Release);
+    }
+
+    /// Registers the caller as a waiter on an `INIT` entry.
+    ///
+    /// Returns `false` if the entry is no longer `INIT` (nothing to wait for).
+    /// The CAS is done even when `WAITING` is already set: it is this
+    /// read-modify-write, not the bit, that orders the caller's earlier
+    /// ticket read before the owner's wake-up (see `resolve_init`).
+    pub(crate) fn register_waiter(&self) -> bool {
+        let mut cur = self.meta.load(Ordering::Acquire);
+        loop {
+            if Meta(cur).state() & state::INIT == 0 {
+                return false;
+            }
+            let new = cur.map_addr(|a| a | state::WAITING);
+            // AcqRel on success: Release pairs with the owner's AcqRel swap
+            // (see above). Acquire on failure: we re-inspect the new state.
+            match self.meta.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Schedules the entry's destruction for when no pinned reader can see
+    /// it, dropping the value if it was initialized.
+    ///
+    /// # Safety
+    /// The entry is unlinked from every table a new reader could load, and
+    /// no one else will retire it. `value_initialized` tells whether it went
+    /// through `READY`.
+    pub(crate) unsafe fn retire(h: *const EntryHeader, value_initialized: bool, guard: &crossbeam_epoch::Guard) {
+        // SAFETY (of the deref): the caller is pinned and the entry is live.
+        let vt = unsafe { (*h).meta() }.vtable();
+        let f = if value_initialized { vt.drop_ready } else { vt.free_uninit };
+        let p = h.cast_mut();
+        // SAFETY: readers that may still hold `h` are pinned in an epoch no
+        // later than ours; `defer_unchecked` runs `f` only after all of them
+        // unpinned. `f` matches the entry's type and initialization, and runs
+        // once (the caller retires each entry once).
+        unsafe { guard.defer_unchecked(move || f(p)) };
+    }
+
+    /// Destroys an entry right now (map drop: nobody else can see it).
+    ///
+    /// # Safety
+    /// The caller has exclusive access; the entry is `READY` or `DEAD` after
+    /// `READY`, and is destroyed once.
+    pub(crate) unsafe fn destroy_ready_now(h: *mut EntryHeader) {
+        // SAFETY: exclusive access by the caller.
+        let vt = unsafe { (*h).meta() }.vtable();
+        // SAFETY: by the caller, the value is initialized and this is the
+        // only destruction.
+        unsafe { (vt.drop_ready)(h) }
+    }
+}
+
+/// Drops an initialized `Entry<T>`'s value in place (the value never moves,
+/// not even to be dropped), then frees the allocation, even if `T::drop`
+/// panics.
+///
+/// # Safety
+/// `h` is an `Entry<T>` with an initialized value, destroyed once.
+unsafe fn drop_ready<T>(h: *mut EntryHeader) {
+    struct Dealloc<T>(*mut Entry<T>);
+    impl<T> Drop for Dealloc<T> {
+        fn drop(&mut self) {
+            // SAFETY: the pointer came from `Box::into_raw` of an `Entry<T>`;
+            // `Entry<T>` holds its value in `MaybeUninit`, so dropping the box
+            // does not drop the value again.
+            drop(unsafe { Box::from_raw(self.0) });
+        }
+    }
+    let e = h.cast::<Entry<T>>();
+    let _dealloc = Dealloc(e);
+    // SAFETY: the value is initialized (caller) and dropped once, in place.
+    unsafe { ptr::drop_in_place((*(*e).value.get()).as_mut_ptr()) };
+}
+
+/// Frees an `Entry<T>` whose value was never written.
+///
+/// # Safety
+/// `h` is an `Entry<T>` from `Box::into_raw`, freed once.
+unsafe fn free_uninit<T>(h: *mut EntryHeader) {
+    // SAFETY: by the caller; the `MaybeUninit` value is not dropped.
+    drop(unsafe { Box::from_raw(h.cast::<Entry<T>>()) });
+}

@@ -1,0 +1,434 @@
+//! The raw core: a sharded table of type-erased entries, with the creation,
+//! lookup and removal protocols. The public types in `crate::map`,
+//! `crate::pinned` and `crate::shadow` are thin wrappers over [`RawMap`].
+//!
+//! * `entry.rs`: an entry and its initialization state machine;
+//! * `table.rs`: one shard's open-addressing table of entry pointers;
+//! * `shard.rs`: a shard (table, writer lock, waiters), growth and shrinking;
+//! * `constructing.rs`: re-entrancy detection for constructors;
+//! * `iter.rs`: iteration over one id.
+//!
+//! Every operation takes a pinned `&Guard`; references it returns live as
+//! long as that guard.
+
+mod constructing;
+mod entry;
+mod iter;
+mod shard;
+mod table;
+
+use crossbeam_epoch::Guard;
+use crossbeam_utils::CachePadded;
+
+pub(crate) use self::iter::Iter;
+use self::entry::{Entry, EntryHeader, Meta, state};
+use self::shard::{Shard, slots_for};
+use self::table::Probe;
+use crate::key::{Key, KeyHasher};
+use crate::sync;
+
+/// What a creator does when the key already exists.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// `get_or_alloc`: return the existing value.
+    GetOrCreate,
+    /// `alloc`: fail with `Exists`.
+    CreateOnly,
+}
+
+/// Why a creation returned no new value.
+#[derive(Debug)]
+pub(crate) enum CreateError<E> {
+    /// The key exists (only in `Mode::CreateOnly`).
+    Exists,
+    /// The constructor returned this error; nothing was inserted.
+    Ctor(E),
+}
+
+pub(crate) struct RawMap {
+    shards: Box<[CachePadded<Shard>]>,
+    shard_mask: usize,
+    hasher: KeyHasher,
+}
+
+impl RawMap {
+    /// A map of `shards` shards (rounded up to a power of two) sized for
+    /// `capacity` entries without growing.
+    ///
+    /// # Panics
+    /// If `capacity` cannot be represented as a table size.
+    pub(crate) fn new(shards: usize, capacity: usize) -> RawMap {
+        let shards = shards.clamp(1, 1 << 16).next_power_of_two();
+        let hasher = KeyHasher::new(sync::random_seed());
+        let per_shard = slots_for(capacity.div_ceil(shards));
+        RawMap {
+            shards: (0..shards).map(|_| CachePadded::new(Shard::new(per_shard, hasher))).collect(),
+            shard_mask: shards - 1,
+            hasher,
+        }
+    }
+
+    pub(crate) fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// This map's identity for re-entrancy checks.
+    fn addr(&self) -> usize {
+        self as *const RawMap as usize
+    }
+
+    /// The key's shard (chosen by the parent alone) and full hash.
+    #[inline(always)]
+    fn locate(&self, key: Key) -> (&Shard, u64) {
+        let ph = self.hasher.parent_hash(key.parent);
+        let shard = &self.shards[(ph >> 40) as usize & self.shard_mask];
+        (shard, self.hasher.key_hash(ph, key.id))
+    }
+
+    /// The value of `key`, if it exists (is `READY`). Lock-free: one table
+    /// load and a probe; never waits (an entry whose constructor is still
+    /// running is reported absent).
+    ///
+    /// # Panics
+    /// If the entry holds a type other than `T`.
+    #[inline]
+    pub(crate) fn get<'g, T: Send + Sync + 'static>(&self, key: Key, guard: &'g Guard) -> Option<&'g T> {
+        let (shard, hash) = self.locate(key);
+        let (e, meta) = shard.table(guard).find(hash, key)?;
+        if meta.is_ready_as::<T>() {
+            // SAFETY: READY as `T`, seen with Acquire (value initialized and
+            // visible); the entry outlives `guard` (retired via the epoch).
+            return Some(unsafe { Entry::<T>::value(e) });
+        }
+        check_type::<T>(key, meta);
+        None
+    }
+
+    /// `get_or_alloc` / `alloc`: the existing value or a new one from `ctor`,
+    /// which runs at most once per successful creation, outside every lock.
+    #[inline]
+    pub(crate) fn get_or_create<'g, T, E>(
+        &self,
+        key: Key,
+        guard: &'g Guard,
+        mode: Mode,
+        ctor: impl FnOnce() -> Result<T, E>,
+    ) -> Result<&'g T, CreateError<E>>
+    where
+        T: Send + Sync + 'static,
+    {
+        let (shard, hash) = self.locate(key);
+        // Fast path: an existing READY entry; no lock, no allocation, no CAS.
+        if let Some((e, meta)) = shard.table(guard).find(hash, key) {
+            if meta.is_ready_as::<T>() {
+                return match mode {
+                    // SAFETY: as in `get`.
+                    Mode::GetOrCreate => Ok(unsafe { Entry::<T>::value(e) }),
+                    Mode::CreateOnly => Err(CreateError::Exists),
+                };
+            }
+        }
+        self.create_slow(shard, hash, key, guard, mode, ctor)
+    }
+
+    fn create_slow<'g, T, E>(
+        &self,
+        shard: &Shard,
+        hash: u64,
+        key: Key,
+        guard: &'g Guard,
+        mode: Mode,
+        ctor: impl FnOnce() -> Result<T, E>,
+    ) -> Result<&'g T, CreateError<E>>
+    where
+        T: Send + Sync + 'static,
+    {
+        // An allocated entry not linked yet: allocated outside the lock, kept
+        // across retries, freed if we end up not linking it.
+        let mut spare = Spare::<T>(None, core::marker::PhantomData);
+        let owned = loop {
+            if let Some((e, meta)) = shard.table(guard).find(hash, key) {
+                if meta.is_ready_as::<T>() {
+                    return match mode {
+                        // SAFETY: as in `get`.
+                        Mode::GetOrCreate => Ok(unsafe { Entry::<T>::value(e) }),
+                        Mode::CreateOnly => Err(CreateError::Exists),
+                    };
+                }
+                check_type::<T>(key, meta);
+                // `find` never returns DEAD, and READY-as-T was handled: INIT.
+                debug_assert!(meta.is_init());
+                // SAFETY: pinned; the entry outlives `guard`.
+                self.wait(shard, unsafe { &*e }, key);
+                continue;
+            }
+            let entry = spare.0.take().unwrap_or_else(|| Entry::<T>::new_init(key));
+            let mut w = shard.write(guard);
+            match w.probe(hash, key) {
+                Probe::Vacant { index, reuses_tombstone } => {
+                    w.link(index, reuses_tombstone, hash, key, entry);
+                    break entry;
+                }
+                // Linked by someone else since our lock-free look: go back and
+                // look at it without the lock.
+                Probe::Found { .. } => spare.0 = Some(entry),
+            }
+        };
+        drop(spare);
+
+        // We own `owned`: INIT, linked, changed by no one else but waiters
+        // setting WAITING. Run the constructor with no lock held.
+        let _constructing = constructing::enter(self.addr(), key);
+        let mut failure = FailedInit { shard, hash, key, entry: owned, guard, armed: true };
+        match ctor() {
+            Ok(value) => {
+                failure.armed = false;
+                // SAFETY: we own the INIT `Entry<T>` `owned`.
+                unsafe { Entry::<T>::write_value(owned, value) };
+                // SAFETY: pinned; `owned` is linked and live.
+                let h = unsafe { &*owned };
+                shard.add_ready();
+                if h.resolve_init(state::READY) {
+                    shard.wake_waiters(guard);
+                }
+                // SAFETY: we wrote the value; the entry outlives `guard`.
+                Ok(unsafe { Entry::<T>::value(owned) })
+            }
+            // `failure` unlinks the entry when dropped (here, or on unwind).
+            Err(e) => Err(CreateError::Ctor(e)),
+        }
+    }
+
+    /// Waits for the `INIT` entry `h` of `key` to be resolved, or panics if
+    /// this thread is the one constructing it.
+    fn wait(&self, shard: &Shard, h: &EntryHeader, key: Key) {
+        if constructing::is_constructing(self.addr(), key) {
+            panic!(
+                "recursive initialization of shadow variable {key}: its constructor \
+                 asked the map for its own (parent, id), which can never be ready"
+            );
+        }
+        shard.wait_for(h);
+    }
+
+    /// Removes `key`, runs `dtor` on its value (no lock held), and retires
+    /// it. Waits for a running constructor of `key`. Returns whether a value
+    /// was freed.
+    pub(crate) fn free<T: Send + Sync + 'static>(&self, key: Key, guard: &Guard, dtor: impl FnOnce(&T)) -> bool {
+        let (shard, hash) = self.locate(key);
+        loop {
+            let mut w = shard.write(guard);
+            let (index, e) = match w.probe(hash, key) {
+                Probe::Vacant { .. } => return false,
+                Probe::Found { index, entry } => (index, entry),
+            };
+            // SAFETY: linked in the current table, under the lock: live.
+            let h = unsafe { &*e };
+            let meta = h.meta();
+            if meta.is_init() {
+                drop(w);
+                self.wait(shard, h, key);
+                continue;
+            }
+            if !meta.holds::<T>() {
+                drop(w);
+                type_mismatch::<T>(key, meta);
+            }
+            h.mark_dead();
+            w.unlink(index, key.id, true);
+            w.maybe_shrink();
+            drop(w);
+            // SAFETY: unlinked just now by us (so retired once); READY, so
+            // initialized. Retiring before `dtor` runs is safe: we stay
+            // pinned, and it keeps a panicking `dtor` from leaking the entry.
+            unsafe { EntryHeader::retire(e, true, guard) };
+            // SAFETY: READY as `T`; alive while we are pinned.
+            dtor(unsafe { Entry::<T>::value(e) });
+            return true;
+        }
+    }
+
+    /// Frees every `READY` entry with `id`, shard by shard, running `dtor` on
+    /// each with no lock held. Entries whose constructor is still running
+    /// are skipped (their creation completes after this call's visit).
+    ///
+    /// # Panics
+    /// If an entry with `id` holds another type than `T` (entries of shards
+    /// visited before are freed; the offending shard is left untouched).
+    pub(crate) fn free_all<T: Send + Sync + 'static>(
+        &self,
+        id: u64,
+        guard: &Guard,
+        mut dtor: impl FnMut(usize, &T),
+    ) -> usize {
+        let mut freed = 0;
+        let mut unlinked = Vec::new();
+        for shard in self.shards.iter() {
+            let mut mismatch = None;
+            let mut w = shard.write(guard);
+            if !w.has_id(id) {
+                continue;
+            }
+            let table = w.table();
+            // A type check pass first, so a mismatch leaves the shard as is.
+            for (_, e) in table.entries() {
+                // SAFETY: under the lock, linked entries are live.
+                let h = unsafe { &*e };
+                if h.id == id && !h.meta().is_init() && !h.meta().holds::<T>() {
+                    mismatch = Some((h.key(), h.meta()));
+                    break;
+                }
+            }
+            if mismatch.is_none() {
+                for (index, e) in table.entries() {
+                    // SAFETY: under the lock, linked entries are live.
+                    let h = unsafe { &*e };
+                    if h.id == id && !h.meta().is_init() {
+                        h.mark_dead();
+                        w.unlink(index, id, true);
+                        unlinked.push(e);
+                    }
+                }
+                w.maybe_shrink();
+            }
+            drop(w);
+            if let Some((key, meta)) = mismatch {
+                type_mismatch::<T>(key, meta);
+            }
+            for &e in &unlinked {
+                // SAFETY: unlinked by us (retired once), READY.
+                unsafe { EntryHeader::retire(e, true, guard) };
+            }
+            for e in unlinked.drain(..) {
+                // SAFETY: READY as `T` (checked above); alive while pinned.
+                let (parent, value) = unsafe { ((*e).parent, Entry::<T>::value(e)) };
+                freed += 1;
+                dtor(parent, value);
+            }
+        }
+        freed
+    }
+
+    /// Frees every variable of `parent`, any id, any type. Looks up each id
+    /// in use in the parent's shard: no scan of the table. Waits for running
+    /// constructors of this parent, so that nothing of it is left behind.
+    pub(crate) fn free_parent(&self, parent: usize, guard: &Guard) -> usize {
+        let ph = self.hasher.parent_hash(parent);
+        let shard = &self.shards[(ph >> 40) as usize & self.shard_mask];
+        let mut freed = 0;
+        loop {
+            let mut unlinked = Vec::new();
+            let mut in_flight = None;
+            let mut w = shard.write(guard);
+            for id in w.ids() {
+                let key = Key { parent, id };
+                let hash = self.hasher.key_hash(ph, id);
+                if let Probe::Found { index, entry } = w.probe(hash, key) {
+                    // SAFETY: under the lock, linked entries are live.
+                    let h = unsafe { &*entry };
+                    if h.meta().is_init() {
+                        in_flight = Some((entry, key));
+                    } else {
+                        h.mark_dead();
+                        w.unlink(index, id, true);
+                        unlinked.push(entry);
+                    }
+                }
+            }
+            w.maybe_shrink();
+            drop(w);
+            freed += unlinked.len();
+            for e in unlinked {
+                // SAFETY: unlinked by us (retired once), READY.
+                unsafe { EntryHeader::retire(e, true, guard) };
+            }
+            match in_flight {
+                // SAFETY: pinned since we saw it linked: still allocated.
+                Some((e, key)) => self.wait(shard, unsafe { &*e }, key),
+                None => return freed,
+            }
+        }
+    }
+
+    /// `READY` entries (a sum over shards; exact when no one writes).
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.ready_len()).sum()
+    }
+
+    /// The `READY` entries with `id` (weakly consistent; see `Iter`).
+    pub(crate) fn iter<'g, T: Send + Sync + 'static>(&'g self, id: u64, guard: &'g Guard) -> Iter<'g, T> {
+        Iter::new(&self.shards, id, guard)
+    }
+}
+
+/// An entry allocated for a creation attempt but not (yet) linked.
+struct Spare<T: Send + Sync + 'static>(Option<*mut EntryHeader>, core::marker::PhantomData<fn() -> T>);
+
+impl<T: Send + Sync + 'static> Drop for Spare<T> {
+    fn drop(&mut self) {
+        if let Some(e) = self.0.take() {
+            // SAFETY: never linked, so never seen by anyone.
+            unsafe { Entry::<T>::free_unpublished(e) };
+        }
+    }
+}
+
+/// Undoes a creation whose constructor failed or panicked: unlinks the
+/// `INIT` entry, resolves it `DEAD`, wakes its waiters (one of them retries
+/// as the new creator) and retires it. Disarmed on success.
+struct FailedInit<'a, 'g> {
+    shard: &'a Shard,
+    hash: u64,
+    key: Key,
+    entry: *mut EntryHeader,
+    guard: &'g Guard,
+    armed: bool,
+}
+
+impl Drop for FailedInit<'_, '_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut w = self.shard.write(self.guard);
+        match w.probe(self.hash, self.key) {
+            Probe::Found { index, entry } if entry == self.entry.cast_const() => {
+                w.unlink(index, self.key.id, false);
+            }
+            _ => unreachable!("an INIT entry was unlinked by someone other than its owner"),
+        }
+        // Resolve under the lock, after unlinking: a woken waiter must find
+        // the key absent, not a DEAD entry still linked.
+        // SAFETY: we own the entry; it is live.
+        let had_waiters = unsafe { &*self.entry }.resolve_init(state::DEAD);
+        if had_waiters {
+            w.bump_wakeups();
+        }
+        w.maybe_shrink();
+        drop(w);
+        if had_waiters {
+            self.shard.notify_parked();
+        }
+        // SAFETY: unlinked by us, once; its value was never initialized.
+        unsafe { EntryHeader::retire(self.entry, false, self.guard) };
+    }
+}
+
+/// Panics unless the entry described by `meta` holds a `T`.
+#[inline]
+fn check_type<T: Send + Sync + 'static>(key: Key, meta: Meta) {
+    if !meta.holds::<T>() {
+        type_mismatch::<T>(key, meta);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn type_mismatch<T>(key: Key, meta: Meta) -> ! {
+    panic!(
+        "shadow variable type mismatch: id {:#x} (key {key}) holds a `{}`, but was accessed as `{}`",
+        key.id,
+        (meta.vtable().type_name)(),
+        core::any::type_name::<T>(),
+    )
+}

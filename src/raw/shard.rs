@@ -1,0 +1,316 @@
+//! A shard: the current table, the writers' lock, and the parking lot for
+//! threads waiting on an initializing entry.
+//!
+//! Readers never touch the lock: they load the current table (Acquire) and
+//! probe it. Writers take the shard's lock for the short critical section
+//! that links or unlinks one entry (never while a constructor, a destructor
+//! or a `free_with` closure runs), and grow or shrink the table there by
+//! building a new one and publishing it (readers of the old one are not
+//! blocked: they finish on it, and it is retired through the epoch).
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+
+use super::entry::EntryHeader;
+use super::table::{MIN_CAPACITY, Probe, Table};
+use crate::key::{Key, KeyHasher};
+use crate::sync::{self, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+
+pub(crate) struct Shard {
+    /// The current table. Replaced only by the lock holder; read by everyone
+    /// with Acquire (pairs with the Release publish in `ShardWriter::replace`).
+    table: Atomic<Table>,
+    /// Everything only writers touch.
+    writer: Mutex<WriterState>,
+    /// Threads waiting for an `INIT` entry of this shard park here.
+    parked: Condvar,
+    /// Bumped under `writer` each time an `INIT` entry with registered
+    /// waiters is resolved; a parked waiter leaves once it changed.
+    wakeups: AtomicUsize,
+    /// `READY` entries in this shard (for `len`; exact when quiescent).
+    ready: AtomicUsize,
+}
+
+/// Writer-side bookkeeping, guarded by the shard lock.
+struct WriterState {
+    /// Entries linked in the current table (`INIT` or `READY`).
+    occupied: usize,
+    /// Tombstones in the current table.
+    tombstones: usize,
+    /// The table never shrinks below this (the capacity asked for).
+    min_capacity: usize,
+    /// Linked entries per id: lets `free_parent` probe each id in use
+    /// instead of scanning, and `free_all` skip shards without the id.
+    ids: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
+    /// The key hasher, for rebuilding tables.
+    hasher: KeyHasher,
+}
+
+impl Shard {
+    pub(crate) fn new(capacity: usize, hasher: KeyHasher) -> Shard {
+        Shard {
+            table: Atomic::new(Table::new(capacity)),
+            writer: Mutex::new(WriterState {
+                occupied: 0,
+                tombstones: 0,
+                min_capacity: capacity,
+                ids: HashMap::default(),
+                hasher,
+            }),
+            parked: Condvar::new(),
+            wakeups: AtomicUsize::new(0),
+            ready: AtomicUsize::new(0),
+        }
+    }
+
+    /// The current table, valid while `guard` is pinned.
+    #[inline(always)]
+    pub(crate) fn table<'g>(&self, guard: &'g Guard) -> &'g Table {
+        // SAFETY: the table pointer is never null (set at creation, only
+        // replaced by non-null tables), and a replaced table is retired
+        // through the epoch, so it outlives every guard that could load it.
+        unsafe { self.table.load(Ordering::Acquire, guard).deref() }
+    }
+
+    /// Takes the writers' lock. The caller must already be pinned (never pin
+    /// while holding the lock: crossbeam-epoch runs deferred drops inside
+    /// `pin`, and a value's `Drop` may use the map).
+    pub(crate) fn write<'a, 'g>(&'a self, guard: &'g Guard) -> ShardWriter<'a, 'g> {
+        ShardWriter { shard: self, state: Some(sync::lock(&self.writer)), guard, retired: None }
+    }
+
+    pub(crate) fn ready_len(&self) -> usize {
+        // Relaxed: a statistic; no data is read on the strength of it.
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_ready(&self) {
+        // Relaxed: see `ready_len`.
+        self.ready.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Waits until the `INIT` entry `h` is resolved (published or removed).
+    ///
+    /// The caller is pinned (so `h` is valid) and is not `h`'s owner. Spins
+    /// `SPIN_LIMIT` times, then parks on the shard's condition variable.
+    ///
+    /// No lost wake-up: the ticket is read before the registration CAS on
+    /// `h.meta` (AcqRel), and the owner's resolving swap (AcqRel) reads that
+    /// CAS or a later value, so the ticket read happens-before the owner's
+    /// `wakeups` increment and cannot observe it. Either the waiter re-checks
+    /// under the lock after the increment (and leaves), or it is waiting when
+    /// the owner, after taking the lock, notifies.
+    pub(crate) fn wait_for(&self, h: &EntryHeader) {
+        for _ in 0..sync::SPIN_LIMIT {
+            if !h.meta().is_init() {
+                return;
+            }
+            sync::spin_hint();
+        }
+        // Relaxed: ordered by the registration CAS below (see above).
+        let ticket = self.wakeups.load(Ordering::Relaxed);
+        if !h.register_waiter() {
+            return;
+        }
+        let mut state = sync::lock(&self.writer);
+        // Relaxed: the lock orders this read after any increment made by a
+        // previous holder.
+        while self.wakeups.load(Ordering::Relaxed) == ticket {
+            state = self.parked.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for Shard {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no reader or writer can reach this shard.
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        let table = self.table.swap(Shared::null(), Ordering::Relaxed, guard);
+        // SAFETY: exclusive access; the current table came from `Owned`.
+        let table = unsafe { table.into_owned() };
+        for (_, e) in table.entries() {
+            // SAFETY: every entry linked in the current table of a map being
+            // dropped is READY (constructors run inside `&self` calls, which
+            // have ended) and is destroyed only here, once.
+            unsafe { EntryHeader::destroy_ready_now(e.cast_mut()) };
+        }
+    }
+}
+
+/// The shard lock, held. Replaced tables are retired when it is released,
+/// after the lock (so no deferred function can run under it).
+pub(crate) struct ShardWriter<'a, 'g> {
+    shard: &'a Shard,
+    state: Option<MutexGuard<'a, WriterState>>,
+    guard: &'g Guard,
+    retired: Option<Shared<'g, Table>>,
+}
+
+impl<'g> ShardWriter<'_, 'g> {
+    fn state(&mut self) -> &mut WriterState {
+        self.state.as_mut().expect("shard lock held")
+    }
+
+    /// The current table (stable while the lock is held).
+    pub(crate) fn table(&self) -> &'g Table {
+        self.shard.table(self.guard)
+    }
+
+    pub(crate) fn probe(&self, hash: u64, key: Key) -> Probe {
+        self.table().probe(hash, key)
+    }
+
+    /// Whether any entry with `id` is linked in this shard.
+    pub(crate) fn has_id(&mut self, id: u64) -> bool {
+        self.state().ids.contains_key(&id)
+    }
+
+    /// The ids with entries linked in this shard.
+    pub(crate) fn ids(&mut self) -> Vec<u64> {
+        self.state().ids.keys().copied().collect()
+    }
+
+    /// Links a new `INIT` entry for `key` at the vacant slot `index` that
+    /// `probe` returned, growing (or cleaning) the table first if needed.
+    pub(crate) fn link(&mut self, probe_index: usize, reuses_tombstone: bool, hash: u64, key: Key, entry: *const EntryHeader) {
+        let cap = self.table().capacity();
+        let st = self.state();
+        let used_after = st.occupied + st.tombstones + usize::from(!reuses_tombstone);
+        let (mut index, mut reuses) = (probe_index, reuses_tombstone);
+        // Keep at least half of the slots EMPTY, so probes stay short and end.
+        if used_after * 2 > cap {
+            let live = st.occupied + 1;
+            // Double when live entries fill over 3/8 of the table; otherwise
+            // the tombstones are the problem: rebuild at the same size. Either
+            // way the next rebuild is at least cap/8 links away (amortised O(1)).
+            let new_cap = if live * 8 > cap * 3 { cap.checked_mul(2).expect("capacity overflow") } else { cap };
+            self.replace(new_cap);
+            match self.probe(hash, key) {
+                Probe::Vacant { index: i, reuses_tombstone: r } => (index, reuses) = (i, r),
+                Probe::Found { .. } => unreachable!("key linked while its creator held the lock"),
+            }
+        }
+        self.table().link(index, hash, entry);
+        let st = self.state();
+        st.occupied += 1;
+        if reuses {
+            st.tombstones -= 1;
+        }
+        *st.ids.entry(key.id).or_insert(0) += 1;
+    }
+
+    /// Unlinks the entry at `index` (already marked `DEAD` or being resolved
+    /// `DEAD` by its owner). Does not shrink: call `maybe_shrink` after a
+    /// batch. `was_ready` tells whether it counted in `len`.
+    pub(crate) fn unlink(&mut self, index: usize, id: u64, was_ready: bool) {
+        self.table().unlink(index);
+        let st = self.state();
+        st.occupied -= 1;
+        st.tombstones += 1;
+        match st.ids.get_mut(&id) {
+            Some(n) if *n > 1 => *n -= 1,
+            Some(_) => {
+                st.ids.remove(&id);
+            }
+            None => unreachable!("id count missing for a linked entry"),
+        }
+        if was_ready {
+            // Relaxed: see `Shard::ready_len`.
+            self.shard.ready.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Shrinks the table once live entries fill under 1/8 of it, so that a
+    /// map emptied by frees gives its memory back (down to its initial size).
+    pub(crate) fn maybe_shrink(&mut self) {
+        let cap = self.table().capacity();
+        let st = self.state();
+        if cap > st.min_capacity && st.occupied * 8 < cap {
+            let new_cap = (st.occupied * 4).next_power_of_two().max(st.min_capacity);
+            self.replace(new_cap);
+        }
+    }
+
+    /// Bumps the shard's wake-up counter (the caller notifies after unlock).
+    pub(crate) fn bump_wakeups(&mut self) {
+        // Relaxed: written under the lock, read under the lock by parked
+        // waiters (see `Shard::wait_for` for the ticket argument).
+        self.shard.wakeups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Builds a table of `capacity` slots with the same entries, publishes
+    /// it, and keeps the old one to retire once the lock is released.
+    fn replace(&mut self, capacity: usize) {
+        let hasher = self.state().hasher;
+        let new = self.table().rebuilt(capacity, &hasher);
+        // Release: the new table's slots (and the entries they point to) are
+        // visible to readers that load the pointer with Acquire.
+        let old = self.shard.table.swap(Owned::new(new), Ordering::Release, self.guard);
+        let st = self.state();
+        st.tombstones = 0;
+        if let Some(prev) = self.retired.replace(old) {
+            // SAFETY: `prev` was replaced (unreachable to new readers) by this
+            // lock holder; pinned readers keep it alive until they unpin.
+            // Deferring only queues the destruction; nothing runs here.
+            unsafe { self.guard.defer_destroy(prev) };
+        }
+    }
+}
+
+impl Drop for ShardWriter<'_, '_> {
+    fn drop(&mut self) {
+        drop(self.state.take());
+        if let Some(old) = self.retired.take() {
+            // SAFETY: `old` is no longer the current table, so no new reader
+            // can load it; readers that did are pinned and keep it alive.
+            unsafe { self.guard.defer_destroy(old) };
+        }
+    }
+}
+
+impl Shard {
+    /// Wakes every waiter of this shard (after an `INIT` entry with
+    /// registered waiters was resolved). Never called with the lock held.
+    pub(crate) fn wake_waiters(&self, guard: &Guard) {
+        let mut w = self.write(guard);
+        w.bump_wakeups();
+        drop(w);
+        self.parked.notify_all();
+    }
+
+    /// Wakes waiters after `ShardWriter::bump_wakeups` (lock released).
+    pub(crate) fn notify_parked(&self) {
+        self.parked.notify_all();
+    }
+}
+
+/// A hasher for the per-shard id counts: ids are small integers chosen by
+/// programmers, so a multiply is enough (and it is deterministic under loom).
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(26);
+    }
+}
+
+/// Slots for a shard that should hold `entries` without growing.
+pub(crate) fn slots_for(entries: usize) -> usize {
+    entries
+        .checked_mul(2)
+        .and_then(usize::checked_next_power_of_two)
+        .filter(|&n| n <= isize::MAX as usize / core::mem::size_of::<usize>())
+        .unwrap_or_else(|| panic!("capacity overflow: cannot size a table for {entries} entries"))
+        .max(MIN_CAPACITY)
+}
