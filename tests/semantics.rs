@@ -1,0 +1,327 @@
+//! Every row of SPEC §1 (the kernel's semantics), single-threaded.
+
+mod common;
+
+use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::Counters;
+use shadow_vars::{AllocError, Parent, ShadowId, ShadowMap, TryAllocError, global};
+
+const A: ShadowId<u64> = ShadowId::new(1);
+const B: ShadowId<u64> = ShadowId::new(2);
+
+#[test]
+fn get_returns_none_then_the_value() {
+    let map = ShadowMap::new();
+    let obj = Box::new(0u32);
+    assert!(map.get(&*obj, A).is_none());
+    assert!(!map.contains(&*obj, A));
+    map.alloc(&*obj, A, || 5).unwrap();
+    assert_eq!(*map.get(&*obj, A).unwrap(), 5);
+    assert!(map.contains(&*obj, A));
+}
+
+#[test]
+fn alloc_on_existing_fails_and_leaves_it_untouched() {
+    let map = ShadowMap::new();
+    let obj = 0u8;
+    let ran = Cell::new(0);
+    map.alloc(&obj, A, || 1).unwrap();
+    let err = map.alloc(&obj, A, || {
+        ran.set(ran.get() + 1);
+        2
+    });
+    assert_eq!(err.unwrap_err(), AllocError::Exists);
+    assert_eq!(ran.get(), 0, "ctor must not run for an existing entry");
+    assert_eq!(*map.get(&obj, A).unwrap(), 1);
+    assert_eq!(map.len(), 1);
+    // Display / Error are meaningful.
+    assert!(AllocError::Exists.to_string().contains("already exists"));
+    let _: &dyn std::error::Error = &AllocError::Exists;
+}
+
+#[test]
+fn get_or_alloc_returns_existing_without_running_ctor() {
+    let map = ShadowMap::new();
+    let obj = 0u8;
+    let runs = Cell::new(0);
+    let first = map.get_or_alloc(&obj, A, || {
+        runs.set(runs.get() + 1);
+        10
+    });
+    let addr = first.as_ptr();
+    drop(first);
+    let second = map.get_or_alloc(&obj, A, || {
+        runs.set(runs.get() + 1);
+        20
+    });
+    assert_eq!(*second, 10, "new args ignored");
+    assert_eq!(second.as_ptr(), addr);
+    assert_eq!(runs.get(), 1);
+}
+
+#[test]
+fn default_value_and_nonzero_ctor() {
+    let map = ShadowMap::new();
+    let (x, y) = (0u8, 0u8);
+    assert_eq!(*map.get_or_default(&x, A), 0);
+    assert_eq!(*map.alloc(&y, A, || 7).unwrap(), 7);
+}
+
+#[test]
+fn ctor_failure_inserts_nothing_and_returns_the_error() {
+    let map = ShadowMap::new();
+    let obj = 0u8;
+    assert_eq!(map.try_alloc(&obj, A, || Err::<u64, _>("enomem")).unwrap_err(), TryAllocError::Ctor("enomem"));
+    assert!(map.get(&obj, A).is_none());
+    assert_eq!(map.try_get_or_alloc(&obj, A, || Err::<u64, _>(12)).unwrap_err(), 12);
+    assert!(map.is_empty());
+    // After a failure the key is free for a later creation.
+    assert_eq!(*map.try_get_or_alloc(&obj, A, || Ok::<_, ()>(3)).unwrap(), 3);
+    assert!(matches!(map.try_alloc(&obj, A, || Ok::<_, ()>(4)), Err(TryAllocError::Exists)));
+    let e: TryAllocError<std::fmt::Error> = TryAllocError::Ctor(std::fmt::Error);
+    assert!(std::error::Error::source(&e).is_some());
+    assert!(e.to_string().contains("constructor failed"));
+}
+
+#[test]
+fn free_runs_dtor_once_and_reports() {
+    let map = ShadowMap::new();
+    let obj = 0u8;
+    let parent = Parent::from(&obj);
+    assert!(!map.free_with(&obj, A, |_, _| panic!("dtor on absent entry")));
+    map.alloc(&obj, A, || 9).unwrap();
+    let mut calls = Vec::new();
+    assert!(map.free_with(&obj, A, |p, v| calls.push((p, *v))));
+    assert_eq!(calls, vec![(parent, 9)]);
+    assert!(map.get(&obj, A).is_none());
+    assert!(!map.free(&obj, A), "second free is a no-op");
+    assert!(map.is_empty());
+}
+
+#[test]
+fn free_all_frees_every_parent_of_one_id_only() {
+    let map = ShadowMap::new();
+    let objs: Vec<Box<u8>> = (0..100).map(|_| Box::new(0)).collect();
+    for (i, o) in objs.iter().enumerate() {
+        map.alloc(&**o, A, || i as u64).unwrap();
+        map.alloc(&**o, B, || 1000 + i as u64).unwrap();
+    }
+    let mut sum = 0;
+    let mut parents = Vec::new();
+    assert_eq!(map.free_all_with(A, |p, v| {
+        sum += *v;
+        parents.push(p);
+    }), 100);
+    assert_eq!(sum, (0..100).sum::<u64>());
+    parents.sort();
+    let mut expect: Vec<Parent> = objs.iter().map(|o| Parent::from(&**o)).collect();
+    expect.sort();
+    assert_eq!(parents, expect);
+    assert_eq!(map.len(), 100);
+    for o in &objs {
+        assert!(map.get(&**o, A).is_none());
+        assert!(map.get(&**o, B).is_some());
+    }
+    assert_eq!(map.free_all(A), 0);
+    assert_eq!(map.free_all(B), 100);
+    assert!(map.is_empty());
+}
+
+#[test]
+fn one_variable_per_key_many_per_parent_many_parents_per_id() {
+    let map = ShadowMap::new();
+    let (x, y) = (0u8, 0u8);
+    map.alloc(&x, A, || 1).unwrap();
+    map.alloc(&x, B, || 2).unwrap();
+    map.alloc(&y, A, || 3).unwrap();
+    assert_eq!((*map.get(&x, A).unwrap(), *map.get(&x, B).unwrap(), *map.get(&y, A).unwrap()), (1, 2, 3));
+    assert_eq!(map.len(), 3);
+}
+
+#[test]
+fn data_is_shared_and_mutated_through_interior_mutability() {
+    const LOG: ShadowId<Mutex<Vec<u32>>> = ShadowId::new(3);
+    const HITS: ShadowId<AtomicU64> = ShadowId::new(4);
+    let map = ShadowMap::new();
+    let obj = 0u8;
+    map.get_or_default(&obj, LOG).lock().unwrap().push(1);
+    map.get(&obj, LOG).unwrap().lock().unwrap().push(2);
+    assert_eq!(*map.get(&obj, LOG).unwrap().lock().unwrap(), vec![1, 2]);
+    for _ in 0..3 {
+        map.get_or_default(&obj, HITS).fetch_add(1, Ordering::Relaxed);
+    }
+    assert_eq!(map.get(&obj, HITS).unwrap().load(Ordering::Relaxed), 3);
+}
+
+#[test]
+fn free_parent_frees_all_ids_of_that_parent_only() {
+    const S: ShadowId<String> = ShadowId::new(5);
+    let map = ShadowMap::new();
+    let (x, y) = (Box::new(0u8), Box::new(0u8));
+    map.alloc(&*x, A, || 1).unwrap();
+    map.alloc(&*x, B, || 2).unwrap();
+    map.alloc(&*x, S, || "s".into()).unwrap();
+    map.alloc(&*y, A, || 4).unwrap();
+    assert_eq!(map.free_parent(&*x), 3);
+    assert_eq!(map.free_parent(&*x), 0);
+    assert!(map.get(&*x, S).is_none());
+    assert_eq!(*map.get(&*y, A).unwrap(), 4);
+    assert_eq!(map.len(), 1);
+}
+
+#[test]
+fn parent_is_the_address_not_the_reference() {
+    let map = ShadowMap::new();
+    let obj = Box::new(1u32);
+    let r1: &u32 = &obj;
+    let r2: &u32 = &obj;
+    map.alloc(r1, A, || 1).unwrap();
+    assert!(map.get(r2, A).is_some());
+    assert!(map.get(obj.as_ref() as *const u32, A).is_some());
+    assert!(map.get(Parent::from_addr(&*obj as *const u32 as usize), A).is_some());
+}
+
+#[test]
+fn type_mismatch_panics_naming_id_and_both_types() {
+    const AS_U64: ShadowId<u64> = ShadowId::new(77);
+    const AS_STRING: ShadowId<String> = ShadowId::new(77);
+    let map = ShadowMap::new();
+    let obj = 0u8;
+    map.alloc(&obj, AS_U64, || 1).unwrap();
+    for op in 0..5 {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match op {
+            0 => drop(map.get(&obj, AS_STRING)),
+            1 => drop(map.get_or_default(&obj, AS_STRING)),
+            2 => drop(map.alloc(&obj, AS_STRING, String::new)),
+            3 => drop(map.free(&obj, AS_STRING)),
+            _ => drop(map.free_all(AS_STRING)),
+        }));
+        let msg = *r.expect_err("type mismatch must panic").downcast::<String>().unwrap();
+        assert!(msg.contains("0x4d"), "{msg}");
+        assert!(msg.contains("u64") && msg.contains("String"), "{msg}");
+    }
+    // Nothing was harmed.
+    assert_eq!(*map.get(&obj, AS_U64).unwrap(), 1);
+}
+
+#[test]
+fn zero_sized_values_work() {
+    const FLAG: ShadowId<()> = ShadowId::new(8);
+    let map = ShadowMap::new();
+    let (x, y) = (0u8, 0u8);
+    map.alloc(&x, FLAG, || ()).unwrap();
+    map.alloc(&y, FLAG, || ()).unwrap();
+    assert!(map.contains(&x, FLAG) && map.contains(&y, FLAG));
+    assert_eq!(map.free_all(FLAG), 2);
+}
+
+#[test]
+fn capacity_overflow_panics_cleanly() {
+    let r = std::panic::catch_unwind(|| ShadowMap::with_capacity(usize::MAX));
+    let msg = *r.unwrap_err().downcast::<String>().unwrap();
+    assert!(msg.contains("capacity overflow"), "{msg}");
+    let r = std::panic::catch_unwind(|| ShadowMap::builder().shards(1).capacity(usize::MAX / 4).build());
+    assert!(r.is_err());
+}
+
+#[test]
+fn builder_rounds_shards_and_rejects_zero() {
+    assert_eq!(ShadowMap::builder().shards(5).build().shards(), 8);
+    assert!(std::panic::catch_unwind(|| ShadowMap::builder().shards(0)).is_err());
+    assert!(ShadowMap::new().shards().is_power_of_two());
+}
+
+#[test]
+fn pinned_ref_mirrors_the_map() {
+    let map = ShadowMap::new();
+    let objs: Vec<Box<u8>> = (0..10).map(|_| Box::new(0)).collect();
+    let m = map.pin();
+    for (i, o) in objs.iter().enumerate() {
+        assert_eq!(*m.get_or_alloc(&**o, A, || i as u64), i as u64);
+    }
+    assert_eq!(m.alloc(&*objs[0], A, || 0), Err(AllocError::Exists));
+    assert_eq!(m.len(), 10);
+    let mut seen: Vec<u64> = m.iter(A).map(|(_, v)| *v).collect();
+    seen.sort();
+    assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    assert_eq!(m.iter(B).count(), 0);
+    let v = m.get(&*objs[3], A).unwrap();
+    assert!(m.free(&*objs[3], A));
+    assert_eq!(*v, 3, "a pinned reference stays valid after free");
+    assert_eq!(m.free_all(A), 9);
+    assert!(m.is_empty());
+}
+
+#[test]
+fn every_value_dropped_exactly_once() {
+    const T: ShadowId<common::Tracked> = ShadowId::new(9);
+    let c = Counters::default();
+    let objs: Vec<Box<u8>> = (0..64).map(|_| Box::new(0)).collect();
+    {
+        let map = ShadowMap::new();
+        for (i, o) in objs.iter().enumerate() {
+            map.alloc(&**o, T, || c.new_value(i as u64)).unwrap();
+        }
+        for o in &objs[..16] {
+            assert!(map.free(&**o, T));
+        }
+        assert_eq!(map.free_all(T) + 16, 64);
+        for o in &objs[..8] {
+            map.alloc(&**o, T, || c.new_value(0)).unwrap();
+        }
+        // 8 left in the map: dropped with it.
+    }
+    c.wait_all_dropped(10);
+    assert_eq!(c.created(), 72);
+}
+
+#[test]
+fn values_drop_may_use_the_map() {
+    // A value whose Drop frees another variable of the same map (same shard:
+    // same parent), proving no map lock is held while drops run.
+    struct Chain(&'static ShadowMap, &'static u8);
+    impl Drop for Chain {
+        fn drop(&mut self) {
+            self.0.free(self.1, B);
+        }
+    }
+    const C: ShadowId<Chain> = ShadowId::new(10);
+    let map: &'static ShadowMap = Box::leak(Box::new(ShadowMap::builder().shards(1).build()));
+    let obj: &'static u8 = Box::leak(Box::new(0u8));
+    common::within(30, move || {
+        for _ in 0..200 {
+            map.alloc(obj, B, || 1).unwrap();
+            map.alloc(obj, C, || Chain(map, obj)).unwrap();
+            assert!(map.free(obj, C));
+            // The Chain's drop (deferred) frees B eventually.
+            let t = std::time::Instant::now();
+            while map.contains(obj, B) {
+                crossbeam_epoch::pin().flush();
+                assert!(t.elapsed().as_secs() < 10, "deferred drop never ran");
+            }
+        }
+    });
+}
+
+#[test]
+fn global_is_one_table() {
+    const G: ShadowId<u64> = ShadowId::new(0xabc0_0001);
+    static OBJ: u8 = 0;
+    assert!(std::ptr::eq(global(), global()));
+    global().get_or_alloc(&OBJ, G, || 42);
+    assert_eq!(*global().get(&OBJ, G).unwrap(), 42);
+    assert!(global().free(&OBJ, G));
+}
+
+#[test]
+fn debug_output_is_informative() {
+    let map = ShadowMap::builder().shards(2).build();
+    map.get_or_default(&0u8, A);
+    let s = format!("{map:?}");
+    assert!(s.contains("len: 1") && s.contains("shards: 2"), "{s}");
+    assert!(format!("{A:?}").contains("u64"));
+    assert!(format!("{:?}", map.get(&0u8, A).unwrap()).contains('0'));
+}
