@@ -25,7 +25,9 @@ pub enum AllocError {
 impl fmt::Display for AllocError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AllocError::Exists => f.write_str("a shadow variable with this (parent, id) already exists"),
+            AllocError::Exists => {
+                f.write_str("a shadow variable with this (parent, id) already exists")
+            }
         }
     }
 }

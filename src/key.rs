@@ -118,7 +118,10 @@ impl<T> ShadowId<T> {
     /// ```
     #[inline]
     pub const fn new(id: u64) -> Self {
-        ShadowId { id, _type: PhantomData }
+        ShadowId {
+            id,
+            _type: PhantomData,
+        }
     }
 
     /// The number of this id.
@@ -167,7 +170,12 @@ impl<T> Hash for ShadowId<T> {
 }
 impl<T> fmt::Debug for ShadowId<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ShadowId<{}>({:#x})", core::any::type_name::<T>(), self.id)
+        write!(
+            f,
+            "ShadowId<{}>({:#x})",
+            core::any::type_name::<T>(),
+            self.id
+        )
     }
 }
 

@@ -46,13 +46,19 @@ impl Default for ShadowMap {
 
 impl fmt::Debug for ShadowMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShadowMap").field("len", &self.len()).field("shards", &self.raw.shard_count()).finish()
+        f.debug_struct("ShadowMap")
+            .field("len", &self.len())
+            .field("shards", &self.raw.shard_count())
+            .finish()
     }
 }
 
 #[inline(always)]
 fn key<T>(obj: impl Into<Parent>, id: ShadowId<T>) -> Key {
-    Key { parent: obj.into().addr(), id: id.raw() }
+    Key {
+        parent: obj.into().addr(),
+        id: id.raw(),
+    }
 }
 
 impl ShadowMap {
@@ -148,7 +154,11 @@ impl ShadowMap {
     /// assert_eq!(*map.get(&obj, ID).unwrap(), "hi");
     /// ```
     #[inline]
-    pub fn get<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> Option<Shadow<'_, T>> {
+    pub fn get<T: Send + Sync + 'static>(
+        &self,
+        obj: impl Into<Parent>,
+        id: ShadowId<T>,
+    ) -> Option<Shadow<'_, T>> {
         let guard = crossbeam_epoch::pin();
         let value = NonNull::from(self.raw.get::<T>(key(obj, id), &guard)?);
         Some(Shadow::new(guard, value))
@@ -169,8 +179,14 @@ impl ShadowMap {
     /// assert!(map.contains(&obj, ID));
     /// ```
     #[inline]
-    pub fn contains<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> bool {
-        self.raw.get::<T>(key(obj, id), &crossbeam_epoch::pin()).is_some()
+    pub fn contains<T: Send + Sync + 'static>(
+        &self,
+        obj: impl Into<Parent>,
+        id: ShadowId<T>,
+    ) -> bool {
+        self.raw
+            .get::<T>(key(obj, id), &crossbeam_epoch::pin())
+            .is_some()
     }
 
     /// Creates *(obj, id)* with the value `ctor()` (the kernel's
@@ -204,7 +220,11 @@ impl ShadowMap {
         ctor: impl FnOnce() -> T,
     ) -> Result<Shadow<'_, T>, AllocError> {
         let guard = crossbeam_epoch::pin();
-        match self.raw.get_or_create(key(obj, id), &guard, Mode::CreateOnly, || Ok::<T, core::convert::Infallible>(ctor())) {
+        match self
+            .raw
+            .get_or_create(key(obj, id), &guard, Mode::CreateOnly, || {
+                Ok::<T, core::convert::Infallible>(ctor())
+            }) {
             Ok(v) => {
                 let v = NonNull::from(v);
                 Ok(Shadow::new(guard, v))
@@ -239,7 +259,10 @@ impl ShadowMap {
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<Shadow<'_, T>, TryAllocError<E>> {
         let guard = crossbeam_epoch::pin();
-        match self.raw.get_or_create(key(obj, id), &guard, Mode::CreateOnly, ctor) {
+        match self
+            .raw
+            .get_or_create(key(obj, id), &guard, Mode::CreateOnly, ctor)
+        {
             Ok(v) => {
                 let v = NonNull::from(v);
                 Ok(Shadow::new(guard, v))
@@ -309,7 +332,10 @@ impl ShadowMap {
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<Shadow<'_, T>, E> {
         let guard = crossbeam_epoch::pin();
-        match self.raw.get_or_create(key(obj, id), &guard, Mode::GetOrCreate, ctor) {
+        match self
+            .raw
+            .get_or_create(key(obj, id), &guard, Mode::GetOrCreate, ctor)
+        {
             Ok(v) => {
                 let v = NonNull::from(v);
                 Ok(Shadow::new(guard, v))
@@ -359,7 +385,8 @@ impl ShadowMap {
     /// assert!(!map.free(&obj, ID));
     /// ```
     pub fn free<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> bool {
-        self.raw.free::<T>(key(obj, id), &crossbeam_epoch::pin(), |_| ())
+        self.raw
+            .free::<T>(key(obj, id), &crossbeam_epoch::pin(), |_| ())
     }
 
     /// Frees *(obj, id)*, first calling `dtor(parent, &value)` synchronously,
@@ -388,7 +415,10 @@ impl ShadowMap {
         dtor: impl FnOnce(Parent, &T),
     ) -> bool {
         let parent = obj.into();
-        self.raw.free::<T>(key(parent, id), &crossbeam_epoch::pin(), |v| dtor(parent, v))
+        self.raw
+            .free::<T>(key(parent, id), &crossbeam_epoch::pin(), |v| {
+                dtor(parent, v)
+            })
     }
 
     /// Frees every variable with `id`, on every parent (the kernel's
@@ -411,7 +441,8 @@ impl ShadowMap {
     /// assert!(map.is_empty());
     /// ```
     pub fn free_all<T: Send + Sync + 'static>(&self, id: ShadowId<T>) -> usize {
-        self.raw.free_all::<T>(id.raw(), &crossbeam_epoch::pin(), |_, _| ())
+        self.raw
+            .free_all::<T>(id.raw(), &crossbeam_epoch::pin(), |_, _| ())
     }
 
     /// Like [`free_all`](ShadowMap::free_all), calling `dtor(parent, &value)`
@@ -431,8 +462,15 @@ impl ShadowMap {
     /// assert_eq!(map.free_all_with(ID, |_, v| sum += v), 3);
     /// assert_eq!(sum, 3);
     /// ```
-    pub fn free_all_with<T: Send + Sync + 'static>(&self, id: ShadowId<T>, mut dtor: impl FnMut(Parent, &T)) -> usize {
-        self.raw.free_all::<T>(id.raw(), &crossbeam_epoch::pin(), |p, v| dtor(Parent::from_addr(p), v))
+    pub fn free_all_with<T: Send + Sync + 'static>(
+        &self,
+        id: ShadowId<T>,
+        mut dtor: impl FnMut(Parent, &T),
+    ) -> usize {
+        self.raw
+            .free_all::<T>(id.raw(), &crossbeam_epoch::pin(), |p, v| {
+                dtor(Parent::from_addr(p), v)
+            })
     }
 
     /// Frees every variable of `obj`, whatever its id or type; call it when
@@ -454,7 +492,8 @@ impl ShadowMap {
     /// drop(obj);
     /// ```
     pub fn free_parent(&self, obj: impl Into<Parent>) -> usize {
-        self.raw.free_parent(obj.into().addr(), &crossbeam_epoch::pin())
+        self.raw
+            .free_parent(obj.into().addr(), &crossbeam_epoch::pin())
     }
 
     /// The number of variables (constructed ones). Exact when no other

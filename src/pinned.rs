@@ -35,13 +35,18 @@ pub struct ShadowMapRef<'m> {
 
 impl fmt::Debug for ShadowMapRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ShadowMapRef").field("map", self.map).finish_non_exhaustive()
+        f.debug_struct("ShadowMapRef")
+            .field("map", self.map)
+            .finish_non_exhaustive()
     }
 }
 
 #[inline(always)]
 fn key<T>(obj: impl Into<Parent>, id: ShadowId<T>) -> Key {
-    Key { parent: obj.into().addr(), id: id.raw() }
+    Key {
+        parent: obj.into().addr(),
+        id: id.raw(),
+    }
 }
 
 impl<'m> ShadowMapRef<'m> {
@@ -80,7 +85,11 @@ impl<'m> ShadowMapRef<'m> {
     /// assert!(map.pin().get(&0u8, ID).is_none());
     /// ```
     #[inline]
-    pub fn get<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> Option<&T> {
+    pub fn get<T: Send + Sync + 'static>(
+        &self,
+        obj: impl Into<Parent>,
+        id: ShadowId<T>,
+    ) -> Option<&T> {
         self.map.raw().get::<T>(key(obj, id), &self.guard)
     }
 
@@ -93,7 +102,11 @@ impl<'m> ShadowMapRef<'m> {
     /// assert!(!map.pin().contains(&0u8, ID));
     /// ```
     #[inline]
-    pub fn contains<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> bool {
+    pub fn contains<T: Send + Sync + 'static>(
+        &self,
+        obj: impl Into<Parent>,
+        id: ShadowId<T>,
+    ) -> bool {
         self.get(obj, id).is_some()
     }
 
@@ -115,10 +128,11 @@ impl<'m> ShadowMapRef<'m> {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> T,
     ) -> Result<&T, AllocError> {
-        self.try_alloc(obj, id, || Ok::<T, core::convert::Infallible>(ctor())).map_err(|e| match e {
-            TryAllocError::Exists => AllocError::Exists,
-            TryAllocError::Ctor(never) => match never {},
-        })
+        self.try_alloc(obj, id, || Ok::<T, core::convert::Infallible>(ctor()))
+            .map_err(|e| match e {
+                TryAllocError::Exists => AllocError::Exists,
+                TryAllocError::Ctor(never) => match never {},
+            })
     }
 
     /// See [`ShadowMap::try_alloc`].
@@ -139,10 +153,13 @@ impl<'m> ShadowMapRef<'m> {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<&T, TryAllocError<E>> {
-        self.map.raw().get_or_create(key(obj, id), &self.guard, Mode::CreateOnly, ctor).map_err(|e| match e {
-            CreateError::Exists => TryAllocError::Exists,
-            CreateError::Ctor(e) => TryAllocError::Ctor(e),
-        })
+        self.map
+            .raw()
+            .get_or_create(key(obj, id), &self.guard, Mode::CreateOnly, ctor)
+            .map_err(|e| match e {
+                CreateError::Exists => TryAllocError::Exists,
+                CreateError::Ctor(e) => TryAllocError::Ctor(e),
+            })
     }
 
     /// See [`ShadowMap::get_or_alloc`].
@@ -186,10 +203,13 @@ impl<'m> ShadowMapRef<'m> {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<&T, E> {
-        self.map.raw().get_or_create(key(obj, id), &self.guard, Mode::GetOrCreate, ctor).map_err(|e| match e {
-            CreateError::Ctor(e) => e,
-            CreateError::Exists => unreachable!("GetOrCreate never reports Exists"),
-        })
+        self.map
+            .raw()
+            .get_or_create(key(obj, id), &self.guard, Mode::GetOrCreate, ctor)
+            .map_err(|e| match e {
+                CreateError::Ctor(e) => e,
+                CreateError::Exists => unreachable!("GetOrCreate never reports Exists"),
+            })
     }
 
     /// See [`ShadowMap::get_or_default`].
@@ -201,7 +221,11 @@ impl<'m> ShadowMapRef<'m> {
     /// assert_eq!(*map.pin().get_or_default(&0u8, ID), 0);
     /// ```
     #[inline]
-    pub fn get_or_default<T: Send + Sync + Default + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> &T {
+    pub fn get_or_default<T: Send + Sync + Default + 'static>(
+        &self,
+        obj: impl Into<Parent>,
+        id: ShadowId<T>,
+    ) -> &T {
         self.get_or_alloc(obj, id, T::default)
     }
 
@@ -234,7 +258,9 @@ impl<'m> ShadowMapRef<'m> {
         dtor: impl FnOnce(Parent, &T),
     ) -> bool {
         let parent = obj.into();
-        self.map.raw().free::<T>(key(parent, id), &self.guard, |v| dtor(parent, v))
+        self.map
+            .raw()
+            .free::<T>(key(parent, id), &self.guard, |v| dtor(parent, v))
     }
 
     /// See [`ShadowMap::free_all`].
@@ -246,7 +272,9 @@ impl<'m> ShadowMapRef<'m> {
     /// assert_eq!(map.pin().free_all(ID), 0);
     /// ```
     pub fn free_all<T: Send + Sync + 'static>(&self, id: ShadowId<T>) -> usize {
-        self.map.raw().free_all::<T>(id.raw(), &self.guard, |_, _| ())
+        self.map
+            .raw()
+            .free_all::<T>(id.raw(), &self.guard, |_, _| ())
     }
 
     /// See [`ShadowMap::free_all_with`].
@@ -257,8 +285,14 @@ impl<'m> ShadowMapRef<'m> {
     /// let map = ShadowMap::new();
     /// assert_eq!(map.pin().free_all_with(ID, |_, _| unreachable!()), 0);
     /// ```
-    pub fn free_all_with<T: Send + Sync + 'static>(&self, id: ShadowId<T>, mut dtor: impl FnMut(Parent, &T)) -> usize {
-        self.map.raw().free_all::<T>(id.raw(), &self.guard, |p, v| dtor(Parent::from_addr(p), v))
+    pub fn free_all_with<T: Send + Sync + 'static>(
+        &self,
+        id: ShadowId<T>,
+        mut dtor: impl FnMut(Parent, &T),
+    ) -> usize {
+        self.map
+            .raw()
+            .free_all::<T>(id.raw(), &self.guard, |p, v| dtor(Parent::from_addr(p), v))
     }
 
     /// See [`ShadowMap::free_parent`].
@@ -308,7 +342,9 @@ impl<'m> ShadowMapRef<'m> {
     /// assert_eq!(m.iter(ID).map(|(_, v)| *v).sum::<u32>(), 6);
     /// ```
     pub fn iter<T: Send + Sync + 'static>(&self, id: ShadowId<T>) -> Iter<'_, T> {
-        Iter { inner: self.map.raw().iter::<T>(id.raw(), &self.guard) }
+        Iter {
+            inner: self.map.raw().iter::<T>(id.raw(), &self.guard),
+        }
     }
 }
 

@@ -42,7 +42,11 @@ pub struct Shadow<'m, T> {
 impl<'m, T> Shadow<'m, T> {
     /// Wraps a value that stays valid while `guard` is pinned.
     pub(crate) fn new(guard: Guard, value: NonNull<T>) -> Self {
-        Shadow { value, _guard: guard, _map: PhantomData }
+        Shadow {
+            value,
+            _guard: guard,
+            _map: PhantomData,
+        }
     }
 
     /// The value's address: stable from creation until the variable is freed

@@ -29,7 +29,8 @@ fn eight_threads_racing_get_or_alloc_run_one_ctor_per_key() {
         let threads = 8;
         let objs = parents(scaled(512, 8));
         let map = leak(ShadowMap::builder().capacity(0).build());
-        let runs: &'static [AtomicUsize] = Box::leak((0..objs.len() * 2).map(|_| AtomicUsize::new(0)).collect());
+        let runs: &'static [AtomicUsize] =
+            Box::leak((0..objs.len() * 2).map(|_| AtomicUsize::new(0)).collect());
         let barrier = Arc::new(Barrier::new(threads));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -57,8 +58,15 @@ fn eight_threads_racing_get_or_alloc_run_one_ctor_per_key() {
             .collect();
         let all: Vec<Vec<usize>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         for slot in 0..objs.len() * 2 {
-            assert_eq!(runs[slot].load(Ordering::SeqCst), 1, "ctor runs for key {slot}");
-            assert!(all.iter().all(|a| a[slot] == all[0][slot]), "one address per key");
+            assert_eq!(
+                runs[slot].load(Ordering::SeqCst),
+                1,
+                "ctor runs for key {slot}"
+            );
+            assert!(
+                all.iter().all(|a| a[slot] == all[0][slot]),
+                "one address per key"
+            );
         }
         assert_eq!(map.len(), objs.len() * 2);
     });
@@ -76,7 +84,9 @@ fn slow_ctor_blocks_only_its_own_key() {
         let slow = std::thread::spawn(move || {
             *map.get_or_alloc(&objs[0], A, || {
                 entered_tx.send(()).unwrap();
-                release_rx.recv_timeout(Duration::from_secs(30)).expect("never released");
+                release_rx
+                    .recv_timeout(Duration::from_secs(30))
+                    .expect("never released");
                 100
             })
         });
@@ -96,7 +106,9 @@ fn slow_ctor_blocks_only_its_own_key() {
         // Same parent, other id: not blocked either.
         map.alloc(&objs[0], B, || 8).unwrap();
         // A second creator of the slow key waits for it (and never runs its ctor).
-        let waiter = std::thread::spawn(move || *map.get_or_alloc(&objs[0], A, || panic!("waiter ctor ran")));
+        let waiter = std::thread::spawn(move || {
+            *map.get_or_alloc(&objs[0], A, || panic!("waiter ctor ran"))
+        });
         std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 50 }));
         assert!(!waiter.is_finished(), "waiter did not wait");
         release_tx.send(()).unwrap();
@@ -147,7 +159,10 @@ fn failing_ctor_with_waiter(panic: bool) {
             assert_eq!(outcome.unwrap(), Err("ctor failed on purpose"));
         }
         assert_eq!(waiter.join().unwrap(), 2);
-        assert!(waiter_ran.load(Ordering::SeqCst), "the waiter became the constructor");
+        assert!(
+            waiter_ran.load(Ordering::SeqCst),
+            "the waiter became the constructor"
+        );
         assert_eq!(*map.get(obj, A).unwrap(), 2);
         assert_eq!(map.len(), 1);
     });
@@ -167,10 +182,15 @@ fn ctor_error_with_waiter() {
 fn ctor_panic_and_error_without_waiter_leave_nothing() {
     let map = ShadowMap::new();
     let obj = 0u8;
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.get_or_alloc(&obj, A, || panic!("boom"))));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.get_or_alloc(&obj, A, || panic!("boom"))
+    }));
     assert!(r.is_err());
     assert!(map.is_empty() && map.get(&obj, A).is_none());
-    assert_eq!(map.try_alloc(&obj, A, || Err::<u64, _>(1)).unwrap_err(), shadow_vars::TryAllocError::Ctor(1));
+    assert_eq!(
+        map.try_alloc(&obj, A, || Err::<u64, _>(1)).unwrap_err(),
+        shadow_vars::TryAllocError::Ctor(1)
+    );
     assert!(map.is_empty());
     // Never poisoned: the key works afterwards.
     assert_eq!(*map.alloc(&obj, A, || 3).unwrap(), 3);
@@ -192,7 +212,10 @@ fn recursive_initialization_panics_instead_of_deadlocking() {
             });
             let msg = *r.expect_err("must panic").downcast::<String>().unwrap();
             assert!(msg.contains("recursive initialization"), "{msg}");
-            assert!(msg.contains(&format!("{:#x}", obj as *const u8 as usize)), "names the key: {msg}");
+            assert!(
+                msg.contains(&format!("{:#x}", obj as *const u8 as usize)),
+                "names the key: {msg}"
+            );
             assert!(map.is_empty(), "nothing left behind");
         }
         // A constructor may use the map for other keys, same shard included,

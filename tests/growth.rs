@@ -18,7 +18,9 @@ fn addr(i: usize) -> shadow_vars::Parent {
 
 fn grow_and_check(map: &ShadowMap, n: usize) {
     let m = map.pin();
-    let addrs: Vec<*const u64> = (0..n).map(|i| m.alloc(addr(i), V, || i as u64).unwrap() as *const u64).collect();
+    let addrs: Vec<*const u64> = (0..n)
+        .map(|i| m.alloc(addr(i), V, || i as u64).unwrap() as *const u64)
+        .collect();
     assert_eq!(map.len(), n);
     for (i, &a) in addrs.iter().enumerate() {
         let v = m.get(addr(i), V).unwrap();
@@ -85,7 +87,8 @@ fn frees_one_by_one_then_map_drop() {
 #[test]
 fn growth_never_hides_entries_from_readers() {
     within(120, || {
-        let map: &'static ShadowMap = Box::leak(Box::new(ShadowMap::builder().shards(2).capacity(0).build()));
+        let map: &'static ShadowMap =
+            Box::leak(Box::new(ShadowMap::builder().shards(2).capacity(0).build()));
         let stable = scaled(1_000, 20);
         for i in 0..stable {
             map.alloc(addr(i), V, || i as u64).unwrap();
@@ -98,7 +101,11 @@ fn growth_never_hides_entries_from_readers() {
                     while !done.load(Ordering::Relaxed) || rounds == 0 {
                         let m = map.pin();
                         for i in 0..stable {
-                            assert_eq!(m.get(addr(i), V).copied(), Some(i as u64), "entry {i} lost during growth");
+                            assert_eq!(
+                                m.get(addr(i), V).copied(),
+                                Some(i as u64),
+                                "entry {i} lost during growth"
+                            );
                         }
                         rounds += 1;
                     }

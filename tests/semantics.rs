@@ -74,13 +74,27 @@ fn default_value_and_nonzero_ctor() {
 fn ctor_failure_inserts_nothing_and_returns_the_error() {
     let map = ShadowMap::new();
     let obj = 0u8;
-    assert_eq!(map.try_alloc(&obj, A, || Err::<u64, _>("enomem")).unwrap_err(), TryAllocError::Ctor("enomem"));
+    assert_eq!(
+        map.try_alloc(&obj, A, || Err::<u64, _>("enomem"))
+            .unwrap_err(),
+        TryAllocError::Ctor("enomem")
+    );
     assert!(map.get(&obj, A).is_none());
-    assert_eq!(map.try_get_or_alloc(&obj, A, || Err::<u64, _>(12)).unwrap_err(), 12);
+    assert_eq!(
+        map.try_get_or_alloc(&obj, A, || Err::<u64, _>(12))
+            .unwrap_err(),
+        12
+    );
     assert!(map.is_empty());
     // After a failure the key is free for a later creation.
-    assert_eq!(*map.try_get_or_alloc(&obj, A, || Ok::<_, ()>(3)).unwrap(), 3);
-    assert!(matches!(map.try_alloc(&obj, A, || Ok::<_, ()>(4)), Err(TryAllocError::Exists)));
+    assert_eq!(
+        *map.try_get_or_alloc(&obj, A, || Ok::<_, ()>(3)).unwrap(),
+        3
+    );
+    assert!(matches!(
+        map.try_alloc(&obj, A, || Ok::<_, ()>(4)),
+        Err(TryAllocError::Exists)
+    ));
     let e: TryAllocError<std::fmt::Error> = TryAllocError::Ctor(std::fmt::Error);
     assert!(std::error::Error::source(&e).is_some());
     assert!(e.to_string().contains("constructor failed"));
@@ -111,10 +125,13 @@ fn free_all_frees_every_parent_of_one_id_only() {
     }
     let mut sum = 0;
     let mut parents = Vec::new();
-    assert_eq!(map.free_all_with(A, |p, v| {
-        sum += *v;
-        parents.push(p);
-    }), 100);
+    assert_eq!(
+        map.free_all_with(A, |p, v| {
+            sum += *v;
+            parents.push(p);
+        }),
+        100
+    );
     assert_eq!(sum, (0..100).sum::<u64>());
     parents.sort();
     let mut expect: Vec<Parent> = objs.iter().map(|o| Parent::from(&**o)).collect();
@@ -137,7 +154,14 @@ fn one_variable_per_key_many_per_parent_many_parents_per_id() {
     map.alloc(&x, A, || 1).unwrap();
     map.alloc(&x, B, || 2).unwrap();
     map.alloc(&y, A, || 3).unwrap();
-    assert_eq!((*map.get(&x, A).unwrap(), *map.get(&x, B).unwrap(), *map.get(&y, A).unwrap()), (1, 2, 3));
+    assert_eq!(
+        (
+            *map.get(&x, A).unwrap(),
+            *map.get(&x, B).unwrap(),
+            *map.get(&y, A).unwrap()
+        ),
+        (1, 2, 3)
+    );
     assert_eq!(map.len(), 3);
 }
 
@@ -151,7 +175,8 @@ fn data_is_shared_and_mutated_through_interior_mutability() {
     map.get(&obj, LOG).unwrap().lock().unwrap().push(2);
     assert_eq!(*map.get(&obj, LOG).unwrap().lock().unwrap(), vec![1, 2]);
     for _ in 0..3 {
-        map.get_or_default(&obj, HITS).fetch_add(1, Ordering::Relaxed);
+        map.get_or_default(&obj, HITS)
+            .fetch_add(1, Ordering::Relaxed);
     }
     assert_eq!(map.get(&obj, HITS).unwrap().load(Ordering::Relaxed), 3);
 }
@@ -181,7 +206,10 @@ fn parent_is_the_address_not_the_reference() {
     map.alloc(r1, A, || 1).unwrap();
     assert!(map.get(r2, A).is_some());
     assert!(map.get(obj.as_ref() as *const u32, A).is_some());
-    assert!(map.get(Parent::from_addr(&*obj as *const u32 as usize), A).is_some());
+    assert!(
+        map.get(Parent::from_addr(&*obj as *const u32 as usize), A)
+            .is_some()
+    );
 }
 
 #[test]
@@ -199,7 +227,10 @@ fn type_mismatch_panics_naming_id_and_both_types() {
             3 => drop(map.free(&obj, AS_STRING)),
             _ => drop(map.free_all(AS_STRING)),
         }));
-        let msg = *r.expect_err("type mismatch must panic").downcast::<String>().unwrap();
+        let msg = *r
+            .expect_err("type mismatch must panic")
+            .downcast::<String>()
+            .unwrap();
         assert!(msg.contains("0x4d"), "{msg}");
         assert!(msg.contains("u64") && msg.contains("String"), "{msg}");
     }
@@ -223,7 +254,12 @@ fn capacity_overflow_panics_cleanly() {
     let r = std::panic::catch_unwind(|| ShadowMap::with_capacity(usize::MAX));
     let msg = *r.unwrap_err().downcast::<String>().unwrap();
     assert!(msg.contains("capacity overflow"), "{msg}");
-    let r = std::panic::catch_unwind(|| ShadowMap::builder().shards(1).capacity(usize::MAX / 4).build());
+    let r = std::panic::catch_unwind(|| {
+        ShadowMap::builder()
+            .shards(1)
+            .capacity(usize::MAX / 4)
+            .build()
+    });
     assert!(r.is_err());
 }
 

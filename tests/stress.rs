@@ -11,7 +11,12 @@ use std::time::{Duration, Instant};
 use common::{Counters, Tracked, scaled, within};
 use shadow_vars::{Parent, ShadowId, ShadowMap};
 
-const IDS: [ShadowId<Tracked>; 4] = [ShadowId::new(1), ShadowId::new(2), ShadowId::new(3), ShadowId::new(4)];
+const IDS: [ShadowId<Tracked>; 4] = [
+    ShadowId::new(1),
+    ShadowId::new(2),
+    ShadowId::new(3),
+    ShadowId::new(4),
+];
 const PARENTS: usize = 64;
 
 fn parent(i: usize) -> Parent {
@@ -45,7 +50,9 @@ fn churn(map: Arc<ShadowMap>, threads: usize) {
                     ops += 1;
                     let r = xorshift(&mut s);
                     let (p, k) = ((r >> 8) as usize % PARENTS, (r >> 20) as usize % IDS.len());
-                    let check = |v: &Tracked| assert_eq!(v.verify() & 0xffff, tag(p, k), "value of another key");
+                    let check = |v: &Tracked| {
+                        assert_eq!(v.verify() & 0xffff, tag(p, k), "value of another key")
+                    };
                     let fresh = || c.new_value((r << 16) | tag(p, k));
                     match r % 16 {
                         0..=6 => {
@@ -59,10 +66,14 @@ fn churn(map: Arc<ShadowMap>, threads: usize) {
                                 check(&v);
                             }
                         }
-                        10 => match map.try_get_or_alloc(parent(p), IDS[k], || if r & 0x100 == 0 { Ok(fresh()) } else { Err(()) }) {
-                            Ok(v) => check(&v),
-                            Err(()) => {}
-                        },
+                        10 => {
+                            let made = map.try_get_or_alloc(parent(p), IDS[k], || {
+                                if r & 0x100 == 0 { Ok(fresh()) } else { Err(()) }
+                            });
+                            if let Ok(v) = made {
+                                check(&v);
+                            }
+                        }
                         11..=12 => {
                             if map.free_with(parent(p), IDS[k], |_, v| check(v)) {
                                 frees.fetch_add(1, Ordering::Relaxed);
@@ -84,7 +95,11 @@ fn churn(map: Arc<ShadowMap>, threads: usize) {
                         _ => {
                             if r & 0xff00 == 0 {
                                 let n = map.free_all_with(IDS[k], |_, v| {
-                                    assert_eq!((v.verify() & 0xffff) as usize % IDS.len(), k, "value of another id");
+                                    assert_eq!(
+                                        (v.verify() & 0xffff) as usize % IDS.len(),
+                                        k,
+                                        "value of another id"
+                                    );
                                 });
                                 frees.fetch_add(n, Ordering::Relaxed);
                             } else {
@@ -115,15 +130,24 @@ fn churn(map: Arc<ShadowMap>, threads: usize) {
 
 #[test]
 fn churn_4_threads_default_shards() {
-    within(120, || churn(Arc::new(ShadowMap::builder().capacity(0).build()), 4));
+    within(120, || {
+        churn(Arc::new(ShadowMap::builder().capacity(0).build()), 4)
+    });
 }
 
 #[test]
 fn churn_4_threads_one_shard() {
-    within(120, || churn(Arc::new(ShadowMap::builder().shards(1).capacity(0).build()), 4));
+    within(120, || {
+        churn(
+            Arc::new(ShadowMap::builder().shards(1).capacity(0).build()),
+            4,
+        )
+    });
 }
 
 #[test]
 fn churn_8_threads_many_shards() {
-    within(120, || churn(Arc::new(ShadowMap::builder().shards(64).build()), 8));
+    within(120, || {
+        churn(Arc::new(ShadowMap::builder().shards(64).build()), 8)
+    });
 }

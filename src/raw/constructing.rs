@@ -14,6 +14,8 @@ thread_local! {
     /// `(map address, key)` of every constructor running on this thread,
     /// innermost last. A map cannot move or be dropped while one of its
     /// constructors runs (they run inside `&self` calls).
+    // Not `const { .. }`: loom's `thread_local!` does not accept that form.
+    #[allow(clippy::missing_const_for_thread_local)]
     static CONSTRUCTING: RefCell<Vec<(usize, Key)>> = RefCell::new(Vec::new());
 }
 

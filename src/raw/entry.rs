@@ -200,7 +200,10 @@ impl Meta {
 impl EntryHeader {
     #[inline]
     pub(crate) fn key(&self) -> Key {
-        Key { parent: self.parent, id: self.id }
+        Key {
+            parent: self.parent,
+            id: self.id,
+        }
     }
 
     /// Loads the meta word. Acquire: seeing `READY` makes the value (written
@@ -235,7 +238,8 @@ impl EntryHeader {
     /// see the tombstone and then re-read this entry from a stale table.
     pub(crate) fn mark_dead(&self) {
         let vt = self.meta().vtable();
-        self.meta.store(with_state(vt, state::DEAD), Ordering::Release);
+        self.meta
+            .store(with_state(vt, state::DEAD), Ordering::Release);
     }
 
     /// Registers the caller as a waiter on an `INIT` entry.
@@ -253,7 +257,10 @@ impl EntryHeader {
             let new = cur.map_addr(|a| a | state::WAITING);
             // AcqRel on success: Release pairs with the owner's AcqRel swap
             // (see above). Acquire on failure: we re-inspect the new state.
-            match self.meta.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+            match self
+                .meta
+                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
@@ -267,10 +274,18 @@ impl EntryHeader {
     /// The entry is unlinked from every table a new reader could load, and
     /// no one else will retire it. `value_initialized` tells whether it went
     /// through `READY`.
-    pub(crate) unsafe fn retire(h: *const EntryHeader, value_initialized: bool, guard: &crossbeam_epoch::Guard) {
+    pub(crate) unsafe fn retire(
+        h: *const EntryHeader,
+        value_initialized: bool,
+        guard: &crossbeam_epoch::Guard,
+    ) {
         // SAFETY (of the deref): the caller is pinned and the entry is live.
         let vt = unsafe { (*h).meta() }.vtable();
-        let f = if value_initialized { vt.drop_ready } else { vt.free_uninit };
+        let f = if value_initialized {
+            vt.drop_ready
+        } else {
+            vt.free_uninit
+        };
         let p = h.cast_mut();
         // SAFETY: readers that may still hold `h` are pinned in an epoch no
         // later than ours; `defer_unchecked` runs `f` only after all of them

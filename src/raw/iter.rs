@@ -29,7 +29,15 @@ pub(crate) struct Iter<'g, T> {
 
 impl<'g, T: Send + Sync + 'static> Iter<'g, T> {
     pub(super) fn new(shards: &'g [CachePadded<Shard>], id: u64, guard: &'g Guard) -> Self {
-        Iter { shards, next_shard: 0, table: None, slot: 0, id, guard, _type: PhantomData }
+        Iter {
+            shards,
+            next_shard: 0,
+            table: None,
+            slot: 0,
+            id,
+            guard,
+            _type: PhantomData,
+        }
     }
 }
 

@@ -20,8 +20,8 @@ mod table;
 use crossbeam_epoch::Guard;
 use crossbeam_utils::CachePadded;
 
-pub(crate) use self::iter::Iter;
 use self::entry::{Entry, EntryHeader, Meta, state};
+pub(crate) use self::iter::Iter;
 use self::shard::{Shard, slots_for};
 use self::table::Probe;
 use crate::key::{Key, KeyHasher};
@@ -62,7 +62,9 @@ impl RawMap {
         let hasher = KeyHasher::new(sync::random_seed());
         let per_shard = slots_for(capacity.div_ceil(shards));
         RawMap {
-            shards: (0..shards).map(|_| CachePadded::new(Shard::new(per_shard, hasher))).collect(),
+            shards: (0..shards)
+                .map(|_| CachePadded::new(Shard::new(per_shard, hasher)))
+                .collect(),
             shard_mask: shards - 1,
             hasher,
         }
@@ -92,7 +94,11 @@ impl RawMap {
     /// # Panics
     /// If the entry holds a type other than `T`.
     #[inline]
-    pub(crate) fn get<'g, T: Send + Sync + 'static>(&self, key: Key, guard: &'g Guard) -> Option<&'g T> {
+    pub(crate) fn get<'g, T: Send + Sync + 'static>(
+        &self,
+        key: Key,
+        guard: &'g Guard,
+    ) -> Option<&'g T> {
         let (shard, hash) = self.locate(key);
         let (e, meta) = shard.table(guard).find(hash, key)?;
         if meta.is_ready_as::<T>() {
@@ -165,7 +171,10 @@ impl RawMap {
             let entry = spare.0.take().unwrap_or_else(|| Entry::<T>::new_init(key));
             let mut w = shard.write(guard);
             match w.probe(hash, key) {
-                Probe::Vacant { index, reuses_tombstone } => {
+                Probe::Vacant {
+                    index,
+                    reuses_tombstone,
+                } => {
                     w.link(index, reuses_tombstone, hash, key, entry);
                     break entry;
                 }
@@ -179,7 +188,14 @@ impl RawMap {
         // We own `owned`: INIT, linked, changed by no one else but waiters
         // setting WAITING. Run the constructor with no lock held.
         let _constructing = constructing::enter(self.addr(), key);
-        let mut failure = FailedInit { shard, hash, key, entry: owned, guard, armed: true };
+        let mut failure = FailedInit {
+            shard,
+            hash,
+            key,
+            entry: owned,
+            guard,
+            armed: true,
+        };
         match ctor() {
             Ok(value) => {
                 failure.armed = false;
@@ -214,7 +230,12 @@ impl RawMap {
     /// Removes `key`, runs `dtor` on its value (no lock held), and retires
     /// it. Waits for a running constructor of `key`. Returns whether a value
     /// was freed.
-    pub(crate) fn free<T: Send + Sync + 'static>(&self, key: Key, guard: &Guard, dtor: impl FnOnce(&T)) -> bool {
+    pub(crate) fn free<T: Send + Sync + 'static>(
+        &self,
+        key: Key,
+        guard: &Guard,
+        dtor: impl FnOnce(&T),
+    ) -> bool {
         let (shard, hash) = self.locate(key);
         loop {
             let mut w = shard.write(guard);
@@ -356,13 +377,20 @@ impl RawMap {
     }
 
     /// The `READY` entries with `id` (weakly consistent; see `Iter`).
-    pub(crate) fn iter<'g, T: Send + Sync + 'static>(&'g self, id: u64, guard: &'g Guard) -> Iter<'g, T> {
+    pub(crate) fn iter<'g, T: Send + Sync + 'static>(
+        &'g self,
+        id: u64,
+        guard: &'g Guard,
+    ) -> Iter<'g, T> {
         Iter::new(&self.shards, id, guard)
     }
 }
 
 /// An entry allocated for a creation attempt but not (yet) linked.
-struct Spare<T: Send + Sync + 'static>(Option<*mut EntryHeader>, core::marker::PhantomData<fn() -> T>);
+struct Spare<T: Send + Sync + 'static>(
+    Option<*mut EntryHeader>,
+    core::marker::PhantomData<fn() -> T>,
+);
 
 impl<T: Send + Sync + 'static> Drop for Spare<T> {
     fn drop(&mut self) {

@@ -78,7 +78,12 @@ impl Shard {
     /// while holding the lock: crossbeam-epoch runs deferred drops inside
     /// `pin`, and a value's `Drop` may use the map).
     pub(crate) fn write<'a, 'g>(&'a self, guard: &'g Guard) -> ShardWriter<'a, 'g> {
-        ShardWriter { shard: self, state: Some(sync::lock(&self.writer)), guard, retired: None }
+        ShardWriter {
+            shard: self,
+            state: Some(sync::lock(&self.writer)),
+            guard,
+            retired: None,
+        }
     }
 
     pub(crate) fn ready_len(&self) -> usize {
@@ -174,7 +179,14 @@ impl<'g> ShardWriter<'_, 'g> {
 
     /// Links a new `INIT` entry for `key` at the vacant slot `index` that
     /// `probe` returned, growing (or cleaning) the table first if needed.
-    pub(crate) fn link(&mut self, probe_index: usize, reuses_tombstone: bool, hash: u64, key: Key, entry: *const EntryHeader) {
+    pub(crate) fn link(
+        &mut self,
+        probe_index: usize,
+        reuses_tombstone: bool,
+        hash: u64,
+        key: Key,
+        entry: *const EntryHeader,
+    ) {
         let cap = self.table().capacity();
         let st = self.state();
         let used_after = st.occupied + st.tombstones + usize::from(!reuses_tombstone);
@@ -185,10 +197,17 @@ impl<'g> ShardWriter<'_, 'g> {
             // Double when live entries fill over 3/8 of the table; otherwise
             // the tombstones are the problem: rebuild at the same size. Either
             // way the next rebuild is at least cap/8 links away (amortised O(1)).
-            let new_cap = if live * 8 > cap * 3 { cap.checked_mul(2).expect("capacity overflow") } else { cap };
+            let new_cap = if live * 8 > cap * 3 {
+                cap.checked_mul(2).expect("capacity overflow")
+            } else {
+                cap
+            };
             self.replace(new_cap);
             match self.probe(hash, key) {
-                Probe::Vacant { index: i, reuses_tombstone: r } => (index, reuses) = (i, r),
+                Probe::Vacant {
+                    index: i,
+                    reuses_tombstone: r,
+                } => (index, reuses) = (i, r),
                 Probe::Found { .. } => unreachable!("key linked while its creator held the lock"),
             }
         }
@@ -247,7 +266,10 @@ impl<'g> ShardWriter<'_, 'g> {
         let new = self.table().rebuilt(capacity, &hasher);
         // Release: the new table's slots (and the entries they point to) are
         // visible to readers that load the pointer with Acquire.
-        let old = self.shard.table.swap(Owned::new(new), Ordering::Release, self.guard);
+        let old = self
+            .shard
+            .table
+            .swap(Owned::new(new), Ordering::Release, self.guard);
         let st = self.state();
         st.tombstones = 0;
         if let Some(prev) = self.retired.replace(old) {
@@ -301,7 +323,9 @@ impl std::hash::Hasher for IdHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(26);
+        self.0 = (n ^ self.0)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
     }
 }
 

@@ -46,7 +46,10 @@ enum SlotWord {
 fn decode(word: *mut EntryHeader) -> SlotWord {
     let addr = word.addr();
     if addr & !TAG_MASK != 0 {
-        SlotWord::Entry(word.map_addr(|a| a & !TAG_MASK).cast_const(), addr & TAG_MASK)
+        SlotWord::Entry(
+            word.map_addr(|a| a & !TAG_MASK).cast_const(),
+            addr & TAG_MASK,
+        )
     } else if addr == 0 {
         SlotWord::Empty
     } else {
@@ -57,10 +60,16 @@ fn decode(word: *mut EntryHeader) -> SlotWord {
 /// Where a key is, or where it would go.
 pub(crate) enum Probe {
     /// The key's entry (any state but `DEAD`) at slot `index`.
-    Found { index: usize, entry: *const EntryHeader },
+    Found {
+        index: usize,
+        entry: *const EntryHeader,
+    },
     /// The key is absent; `index` is where to link it (the first tombstone on
     /// its probe path, else the empty slot that ended the probe).
-    Vacant { index: usize, reuses_tombstone: bool },
+    Vacant {
+        index: usize,
+        reuses_tombstone: bool,
+    },
 }
 
 pub(crate) struct Table {
@@ -72,8 +81,13 @@ impl Table {
     /// A table of `capacity` slots (a power of two, at least `MIN_CAPACITY`).
     pub(crate) fn new(capacity: usize) -> Table {
         debug_assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
-        let slots = (0..capacity).map(|_| AtomicPtr::new(ptr::null_mut())).collect();
-        Table { mask: capacity - 1, slots }
+        let slots = (0..capacity)
+            .map(|_| AtomicPtr::new(ptr::null_mut()))
+            .collect();
+        Table {
+            mask: capacity - 1,
+            slots,
+        }
     }
 
     #[inline]
@@ -146,10 +160,16 @@ impl Table {
             i = (i + 1) & self.mask;
         }
         match first_tombstone {
-            Some(index) => Probe::Vacant { index, reuses_tombstone: true },
+            Some(index) => Probe::Vacant {
+                index,
+                reuses_tombstone: true,
+            },
             None => {
                 debug_assert!(matches!(self.load(i), SlotWord::Empty), "table full");
-                Probe::Vacant { index: i, reuses_tombstone: false }
+                Probe::Vacant {
+                    index: i,
+                    reuses_tombstone: false,
+                }
             }
         }
     }
@@ -168,7 +188,10 @@ impl Table {
     /// Release orders the entry's earlier `DEAD` mark before the tombstone
     /// (readers do not rely on it for data; see `EntryHeader::mark_dead`).
     pub(crate) fn unlink(&self, index: usize) {
-        self.slots[index].store(ptr::without_provenance_mut(TOMBSTONE_ADDR), Ordering::Release);
+        self.slots[index].store(
+            ptr::without_provenance_mut(TOMBSTONE_ADDR),
+            Ordering::Release,
+        );
     }
 
     /// Every entry linked in this table, with its slot index.

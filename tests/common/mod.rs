@@ -21,13 +21,19 @@ pub fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'stat
         let _ = tx.send(());
         r
     });
-    let limit = if cfg!(miri) { Duration::from_secs(3600) } else { Duration::from_secs(secs) };
+    let limit = if cfg!(miri) {
+        Duration::from_secs(3600)
+    } else {
+        Duration::from_secs(secs)
+    };
     match rx.recv_timeout(limit) {
         Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
             Ok(r) => r,
             Err(p) => std::panic::resume_unwind(p),
         },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {secs} s (deadlock?)"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("test did not finish within {secs} s (deadlock?)")
+        }
     }
 }
 
@@ -41,7 +47,12 @@ pub struct Counters {
 impl Counters {
     pub fn new_value(&self, payload: u64) -> Tracked {
         self.created.fetch_add(1, Ordering::SeqCst);
-        Tracked { payload, check: !payload, dropped: Arc::clone(&self.dropped), live: true }
+        Tracked {
+            payload,
+            check: !payload,
+            dropped: Arc::clone(&self.dropped),
+            live: true,
+        }
     }
     pub fn created(&self) -> usize {
         self.created.load(Ordering::SeqCst)
@@ -60,7 +71,10 @@ impl Counters {
             if c == d {
                 return;
             }
-            assert!(Instant::now() < deadline, "only {d} of {c} values dropped after {secs} s");
+            assert!(
+                Instant::now() < deadline,
+                "only {d} of {c} values dropped after {secs} s"
+            );
             std::thread::yield_now();
         }
     }
