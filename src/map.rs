@@ -219,10 +219,10 @@ impl ShadowMap {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> T,
     ) -> Result<Shadow<'_, T>, AllocError> {
-        let guard = crossbeam_epoch::pin();
+        let mut guard = crossbeam_epoch::pin();
         match self
             .raw
-            .get_or_create(key(obj, id), &guard, Mode::CreateOnly, || {
+            .get_or_create(key(obj, id), &mut guard, Mode::CreateOnly, || {
                 Ok::<T, core::convert::Infallible>(ctor())
             }) {
             Ok(v) => {
@@ -258,10 +258,10 @@ impl ShadowMap {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<Shadow<'_, T>, TryAllocError<E>> {
-        let guard = crossbeam_epoch::pin();
+        let mut guard = crossbeam_epoch::pin();
         match self
             .raw
-            .get_or_create(key(obj, id), &guard, Mode::CreateOnly, ctor)
+            .get_or_create(key(obj, id), &mut guard, Mode::CreateOnly, ctor)
         {
             Ok(v) => {
                 let v = NonNull::from(v);
@@ -331,10 +331,10 @@ impl ShadowMap {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<Shadow<'_, T>, E> {
-        let guard = crossbeam_epoch::pin();
+        let mut guard = crossbeam_epoch::pin();
         match self
             .raw
-            .get_or_create(key(obj, id), &guard, Mode::GetOrCreate, ctor)
+            .get_or_create(key(obj, id), &mut guard, Mode::GetOrCreate, ctor)
         {
             Ok(v) => {
                 let v = NonNull::from(v);
@@ -386,7 +386,7 @@ impl ShadowMap {
     /// ```
     pub fn free<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> bool {
         self.raw
-            .free::<T>(key(obj, id), &crossbeam_epoch::pin(), |_| ())
+            .free::<T>(key(obj, id), &mut crossbeam_epoch::pin(), |_| ())
     }
 
     /// Frees *(obj, id)*, first calling `dtor(parent, &value)` synchronously,
@@ -416,7 +416,7 @@ impl ShadowMap {
     ) -> bool {
         let parent = obj.into();
         self.raw
-            .free::<T>(key(parent, id), &crossbeam_epoch::pin(), |v| {
+            .free::<T>(key(parent, id), &mut crossbeam_epoch::pin(), |v| {
                 dtor(parent, v)
             })
     }
@@ -493,7 +493,7 @@ impl ShadowMap {
     /// ```
     pub fn free_parent(&self, obj: impl Into<Parent>) -> usize {
         self.raw
-            .free_parent(obj.into().addr(), &crossbeam_epoch::pin())
+            .free_parent(obj.into().addr(), &mut crossbeam_epoch::pin())
     }
 
     /// The number of variables (constructed ones). Exact when no other

@@ -298,3 +298,31 @@ fn readers_never_see_freed_or_torn_values() {
         assert_eq!(c.created(), rounds as usize * 16);
     });
 }
+
+#[test]
+fn a_running_constructor_does_not_hold_back_reclamation() {
+    const T: ShadowId<common::Tracked> = ShadowId::new(4);
+    within(60, || {
+        let c = common::Counters::default();
+        let map = leak(ShadowMap::new());
+        let (slow_obj, other) = (leak(0u8), leak(0u8));
+        let (entered_tx, entered_rx) = mpsc::channel::<()>();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let creator = std::thread::spawn(move || {
+            *map.get_or_alloc(slow_obj, A, || {
+                entered_tx.send(()).unwrap();
+                go_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+                1
+            })
+        });
+        entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        // While that constructor blocks, a value freed here is dropped: the
+        // constructing thread is not pinned (ShadowMap's methods own their pin
+        // and drop it around the constructor).
+        map.alloc(other, T, || c.new_value(5)).unwrap();
+        assert!(map.free(other, T));
+        c.wait_all_dropped(20);
+        go_tx.send(()).unwrap();
+        assert_eq!(creator.join().unwrap(), 1);
+    });
+}

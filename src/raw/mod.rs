@@ -14,14 +14,18 @@
 mod constructing;
 mod entry;
 mod iter;
+mod pin;
 mod shard;
 mod table;
+
+use core::marker::PhantomData;
 
 use crossbeam_epoch::Guard;
 use crossbeam_utils::CachePadded;
 
 use self::entry::{Entry, EntryHeader, Meta, state};
 pub(crate) use self::iter::Iter;
+pub(crate) use self::pin::PinRef;
 use self::shard::{Shard, slots_for};
 use self::table::Probe;
 use crate::key::{Key, KeyHasher};
@@ -111,12 +115,13 @@ impl RawMap {
     }
 
     /// `get_or_alloc` / `alloc`: the existing value or a new one from `ctor`,
-    /// which runs at most once per successful creation, outside every lock.
+    /// which runs at most once per successful creation, outside every lock
+    /// (and unpinned, if `pin` is owned).
     #[inline]
     pub(crate) fn get_or_create<'g, T, E>(
         &self,
         key: Key,
-        guard: &'g Guard,
+        pin: impl PinRef<'g>,
         mode: Mode,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<&'g T, CreateError<E>>
@@ -125,16 +130,16 @@ impl RawMap {
     {
         let (shard, hash) = self.locate(key);
         // Fast path: an existing READY entry; no lock, no allocation, no CAS.
-        if let Some((e, meta)) = shard.table(guard).find(hash, key) {
+        if let Some((e, meta)) = shard.table(pin.guard()).find(hash, key) {
             if meta.is_ready_as::<T>() {
                 return match mode {
-                    // SAFETY: as in `get`.
+                    // SAFETY: as in `get`; `pin` lives for 'g.
                     Mode::GetOrCreate => Ok(unsafe { Entry::<T>::value(e) }),
                     Mode::CreateOnly => Err(CreateError::Exists),
                 };
             }
         }
-        self.create_slow(shard, hash, key, guard, mode, ctor)
+        self.create_slow(shard, hash, key, pin, mode, ctor)
     }
 
     fn create_slow<'g, T, E>(
@@ -142,7 +147,7 @@ impl RawMap {
         shard: &Shard,
         hash: u64,
         key: Key,
-        guard: &'g Guard,
+        mut pin: impl PinRef<'g>,
         mode: Mode,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<&'g T, CreateError<E>>
@@ -151,12 +156,12 @@ impl RawMap {
     {
         // An allocated entry not linked yet: allocated outside the lock, kept
         // across retries, freed if we end up not linking it.
-        let mut spare = Spare::<T>(None, core::marker::PhantomData);
+        let mut spare = Spare::<T>(None, PhantomData);
         let owned = loop {
-            if let Some((e, meta)) = shard.table(guard).find(hash, key) {
+            if let Some((e, meta)) = shard.table(pin.guard()).find(hash, key) {
                 if meta.is_ready_as::<T>() {
                     return match mode {
-                        // SAFETY: as in `get`.
+                        // SAFETY: as in `get`; `pin` lives for 'g.
                         Mode::GetOrCreate => Ok(unsafe { Entry::<T>::value(e) }),
                         Mode::CreateOnly => Err(CreateError::Exists),
                     };
@@ -164,12 +169,12 @@ impl RawMap {
                 check_type::<T>(key, meta);
                 // `find` never returns DEAD, and READY-as-T was handled: INIT.
                 debug_assert!(meta.is_init());
-                // SAFETY: pinned; the entry outlives `guard`.
-                self.wait(shard, unsafe { &*e }, key);
+                // SAFETY: pinned since `find`; the entry outlives the pin.
+                self.wait(shard, unsafe { &*e }, key, &mut pin);
                 continue;
             }
             let entry = spare.0.take().unwrap_or_else(|| Entry::<T>::new_init(key));
-            let mut w = shard.write(guard);
+            let mut w = shard.write(pin.guard());
             match w.probe(hash, key) {
                 Probe::Vacant {
                     index,
@@ -186,28 +191,32 @@ impl RawMap {
         drop(spare);
 
         // We own `owned`: INIT, linked, changed by no one else but waiters
-        // setting WAITING. Run the constructor with no lock held.
+        // setting WAITING, retired by no one else. So it stays valid while
+        // we are unpinned. Run the constructor with no lock held.
         let _constructing = constructing::enter(self.addr(), key);
         let mut failure = FailedInit {
             shard,
             hash,
             key,
             entry: owned,
-            guard,
             armed: true,
         };
-        match ctor() {
+        let made = pin.unpinned(ctor);
+        match made {
             Ok(value) => {
                 failure.armed = false;
                 // SAFETY: we own the INIT `Entry<T>` `owned`.
                 unsafe { Entry::<T>::write_value(owned, value) };
-                // SAFETY: pinned; `owned` is linked and live.
+                // SAFETY: we own `owned`, linked and live.
                 let h = unsafe { &*owned };
                 shard.add_ready();
+                // Pinned again before publishing: once READY, another thread
+                // may free and retire the entry, but not reclaim it under
+                // our pin.
                 if h.resolve_init(state::READY) {
-                    shard.wake_waiters(guard);
+                    shard.wake_waiters(pin.guard());
                 }
-                // SAFETY: we wrote the value; the entry outlives `guard`.
+                // SAFETY: we wrote the value; the entry outlives `pin` ('g).
                 Ok(unsafe { Entry::<T>::value(owned) })
             }
             // `failure` unlinks the entry when dropped (here, or on unwind).
@@ -215,30 +224,33 @@ impl RawMap {
         }
     }
 
-    /// Waits for the `INIT` entry `h` of `key` to be resolved, or panics if
-    /// this thread is the one constructing it.
-    fn wait(&self, shard: &Shard, h: &EntryHeader, key: Key) {
+    /// Waits for the `INIT` entry `h` of `key` to be resolved (unpinned while
+    /// parked, if `pin` is owned), or panics if this thread is the one
+    /// constructing it. The caller retries its operation afterwards.
+    fn wait<'g>(&self, shard: &Shard, h: &EntryHeader, key: Key, pin: &mut impl PinRef<'g>) {
         if constructing::is_constructing(self.addr(), key) {
             panic!(
                 "recursive initialization of shadow variable {key}: its constructor \
                  asked the map for its own (parent, id), which can never be ready"
             );
         }
-        shard.wait_for(h);
+        if let Some(ticket) = shard.register_wait(h) {
+            pin.unpinned(|| shard.park(ticket));
+        }
     }
 
     /// Removes `key`, runs `dtor` on its value (no lock held), and retires
     /// it. Waits for a running constructor of `key`. Returns whether a value
     /// was freed.
-    pub(crate) fn free<T: Send + Sync + 'static>(
+    pub(crate) fn free<'g, T: Send + Sync + 'static>(
         &self,
         key: Key,
-        guard: &Guard,
+        mut pin: impl PinRef<'g>,
         dtor: impl FnOnce(&T),
     ) -> bool {
         let (shard, hash) = self.locate(key);
         loop {
-            let mut w = shard.write(guard);
+            let mut w = shard.write(pin.guard());
             let (index, e) = match w.probe(hash, key) {
                 Probe::Vacant { .. } => return false,
                 Probe::Found { index, entry } => (index, entry),
@@ -248,7 +260,7 @@ impl RawMap {
             let meta = h.meta();
             if meta.is_init() {
                 drop(w);
-                self.wait(shard, h, key);
+                self.wait(shard, h, key, &mut pin);
                 continue;
             }
             if !meta.holds::<T>() {
@@ -262,7 +274,7 @@ impl RawMap {
             // SAFETY: unlinked just now by us (so retired once); READY, so
             // initialized. Retiring before `dtor` runs is safe: we stay
             // pinned, and it keeps a panicking `dtor` from leaking the entry.
-            unsafe { EntryHeader::retire(e, true, guard) };
+            unsafe { EntryHeader::retire(e, true, pin.guard()) };
             // SAFETY: READY as `T`; alive while we are pinned.
             dtor(unsafe { Entry::<T>::value(e) });
             return true;
@@ -333,14 +345,14 @@ impl RawMap {
     /// Frees every variable of `parent`, any id, any type. Looks up each id
     /// in use in the parent's shard: no scan of the table. Waits for running
     /// constructors of this parent, so that nothing of it is left behind.
-    pub(crate) fn free_parent(&self, parent: usize, guard: &Guard) -> usize {
+    pub(crate) fn free_parent<'g>(&self, parent: usize, mut pin: impl PinRef<'g>) -> usize {
         let ph = self.hasher.parent_hash(parent);
         let shard = &self.shards[(ph >> 40) as usize & self.shard_mask];
         let mut freed = 0;
         loop {
             let mut unlinked = Vec::new();
             let mut in_flight = None;
-            let mut w = shard.write(guard);
+            let mut w = shard.write(pin.guard());
             for id in w.ids() {
                 let key = Key { parent, id };
                 let hash = self.hasher.key_hash(ph, id);
@@ -361,11 +373,11 @@ impl RawMap {
             freed += unlinked.len();
             for e in unlinked {
                 // SAFETY: unlinked by us (retired once), READY.
-                unsafe { EntryHeader::retire(e, true, guard) };
+                unsafe { EntryHeader::retire(e, true, pin.guard()) };
             }
             match in_flight {
                 // SAFETY: pinned since we saw it linked: still allocated.
-                Some((e, key)) => self.wait(shard, unsafe { &*e }, key),
+                Some((e, key)) => self.wait(shard, unsafe { &*e }, key, &mut pin),
                 None => return freed,
             }
         }
@@ -404,21 +416,24 @@ impl<T: Send + Sync + 'static> Drop for Spare<T> {
 /// Undoes a creation whose constructor failed or panicked: unlinks the
 /// `INIT` entry, resolves it `DEAD`, wakes its waiters (one of them retries
 /// as the new creator) and retires it. Disarmed on success.
-struct FailedInit<'a, 'g> {
+struct FailedInit<'a> {
     shard: &'a Shard,
     hash: u64,
     key: Key,
     entry: *mut EntryHeader,
-    guard: &'g Guard,
     armed: bool,
 }
 
-impl Drop for FailedInit<'_, '_> {
+impl Drop for FailedInit<'_> {
     fn drop(&mut self) {
         if !self.armed {
             return;
         }
-        let mut w = self.shard.write(self.guard);
+        // Our own pin (nested, so cheap, if the caller is pinned): the
+        // caller's may be borrowed by the unwinding constructor call. Taken
+        // before the lock, like every pin.
+        let guard = &crossbeam_epoch::pin();
+        let mut w = self.shard.write(guard);
         match w.probe(self.hash, self.key) {
             Probe::Found { index, entry } if entry == self.entry.cast_const() => {
                 w.unlink(index, self.key.id, false);
@@ -438,7 +453,7 @@ impl Drop for FailedInit<'_, '_> {
             self.shard.notify_parked();
         }
         // SAFETY: unlinked by us, once; its value was never initialized.
-        unsafe { EntryHeader::retire(self.entry, false, self.guard) };
+        unsafe { EntryHeader::retire(self.entry, false, guard) };
     }
 }
 

@@ -96,10 +96,10 @@ impl Shard {
         self.ready.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Waits until the `INIT` entry `h` is resolved (published or removed).
-    ///
-    /// The caller is pinned (so `h` is valid) and is not `h`'s owner. Spins
-    /// `SPIN_LIMIT` times, then parks on the shard's condition variable.
+    /// First half of waiting for the `INIT` entry `h` (caller pinned, not
+    /// `h`'s owner): spins `SPIN_LIMIT` times, then registers as a waiter.
+    /// Returns the ticket to [`park`](Shard::park) with, or `None` if `h` was
+    /// resolved meanwhile (nothing to wait for).
     ///
     /// No lost wake-up: the ticket is read before the registration CAS on
     /// `h.meta` (AcqRel), and the owner's resolving swap (AcqRel) reads that
@@ -107,18 +107,22 @@ impl Shard {
     /// `wakeups` increment and cannot observe it. Either the waiter re-checks
     /// under the lock after the increment (and leaves), or it is waiting when
     /// the owner, after taking the lock, notifies.
-    pub(crate) fn wait_for(&self, h: &EntryHeader) {
+    pub(crate) fn register_wait(&self, h: &EntryHeader) -> Option<usize> {
         for _ in 0..sync::SPIN_LIMIT {
             if !h.meta().is_init() {
-                return;
+                return None;
             }
             sync::spin_hint();
         }
         // Relaxed: ordered by the registration CAS below (see above).
         let ticket = self.wakeups.load(Ordering::Relaxed);
-        if !h.register_waiter() {
-            return;
-        }
+        h.register_waiter().then_some(ticket)
+    }
+
+    /// Second half of waiting: parks until an `INIT` entry of this shard with
+    /// registered waiters is resolved after `ticket` was taken. Touches no
+    /// entry, so the caller may be unpinned.
+    pub(crate) fn park(&self, ticket: usize) {
         let mut state = sync::lock(&self.writer);
         // Relaxed: the lock orders this read after any increment made by a
         // previous holder.
