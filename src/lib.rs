@@ -86,8 +86,10 @@
 //!
 //! **Reclamation hazard:** while any thread holds a pin, nothing freed after
 //! it pinned is reclaimed, in this map or any other crossbeam-epoch user of
-//! the process. Hold `Shadow`s and `ShadowMapRef`s briefly. A running
-//! constructor keeps its thread pinned too.
+//! the process. Hold `Shadow`s and `ShadowMapRef`s briefly. `ShadowMap`'s
+//! methods drop their pin while a constructor runs or while they wait for
+//! another thread's constructor, so a slow constructor does not hold back
+//! reclamation; through a `ShadowMapRef` the pin (the ref's) stays held.
 //!
 //! # Re-entrancy
 //!

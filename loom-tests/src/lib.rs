@@ -1,1 +1,185 @@
-//! Loom models of shadow-vars; see README.md.
+//! Loom models of shadow-vars: shared helpers. See `README.md` for the
+//! command and `../docs/VERIFICATION.md` for what each model proves.
+//!
+//! Everything here only exists in the loom build (`--cfg shadow_vars_loom`),
+//! where the crate's sync shim and crossbeam-epoch's internals are loom's.
+//!
+//! * [`model`] runs one model with a fixed preemption bound and prints how
+//!   many executions it explored and how long it took.
+//! * [`Counters`] and [`Val`] are the oracles: `Val` is a value with two
+//!   fields written by its constructor, kept in `loom::cell::UnsafeCell`s, so
+//!   that loom itself reports a read that does not happen after the
+//!   constructor's writes (a half-built value) or a drop that does not happen
+//!   after a reader's read (a use after free). `Counters` counts constructions,
+//!   drops and destructor-closure runs per execution, with plain std atomics
+//!   (loom runs the threads of one execution on one OS thread, one at a time).
+//! * [`collect`] flushes crossbeam-epoch's (loom-local) global collector so
+//!   that deferred drops run before a model asserts its counts.
+#![cfg(shadow_vars_loom)]
+#![warn(missing_docs)]
+
+use std::sync::Arc as StdArc;
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::SeqCst};
+use std::time::Instant;
+
+pub use shadow_vars::{Parent, ShadowId, ShadowMap};
+
+/// Per-execution event counters (std atomics: an oracle, not modelled).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Constructors that ran to completion (successfully or not).
+    pub ctors: StdAtomicUsize,
+    /// `Val`s dropped.
+    pub drops: StdAtomicUsize,
+    /// `free_with` / `free_all_with` closures run.
+    pub dtors: StdAtomicUsize,
+}
+
+impl Counters {
+    /// Fresh counters for one execution.
+    pub fn new() -> StdArc<Counters> {
+        StdArc::new(Counters::default())
+    }
+    /// Constructions so far.
+    pub fn ctors(&self) -> usize {
+        self.ctors.load(SeqCst)
+    }
+    /// Drops so far.
+    pub fn drops(&self) -> usize {
+        self.drops.load(SeqCst)
+    }
+    /// Destructor closures so far.
+    pub fn dtors(&self) -> usize {
+        self.dtors.load(SeqCst)
+    }
+}
+
+/// A value whose constructor writes two fields, tracked by loom.
+///
+/// * `a == tag`, `b == tag + 1` once constructed: [`Val::check`] reads both
+///   and asserts it; loom panics ("causality violation") if the read does not
+///   happen after the constructor's writes.
+/// * `Drop` writes both fields: loom panics if a reader's read is not
+///   ordered before the drop (the value dropped while a reader could use it).
+pub struct Val {
+    a: loom::cell::UnsafeCell<usize>,
+    b: loom::cell::UnsafeCell<usize>,
+    counters: StdArc<Counters>,
+}
+
+// SAFETY: the fields are only written by the constructor (before the value
+// is published) and by `Drop` (exclusive access); every other access is a
+// read. Whether the map orders these correctly is exactly what loom checks
+// through the cells.
+unsafe impl Sync for Val {}
+
+/// Written to both fields when a value is dropped.
+const POISON: usize = 0xdead;
+
+impl Val {
+    /// Constructs a value (counts a construction). The fields are written
+    /// one after the other, as a constructor filling a struct would.
+    pub fn new(tag: usize, counters: &StdArc<Counters>) -> Val {
+        let v = Val { a: loom::cell::UnsafeCell::new(0), b: loom::cell::UnsafeCell::new(0), counters: counters.clone() };
+        v.a.with_mut(|p| unsafe { *p = tag });
+        v.b.with_mut(|p| unsafe { *p = tag + 1 });
+        counters.ctors.fetch_add(1, SeqCst);
+        v
+    }
+
+    /// Reads both fields, asserts the value is whole (not half-built, not
+    /// dropped), and returns its tag.
+    pub fn check(&self) -> usize {
+        // SAFETY: a read; loom checks it is ordered after the writes.
+        let a = self.a.with(|p| unsafe { *p });
+        // SAFETY: as above.
+        let b = self.b.with(|p| unsafe { *p });
+        assert_ne!(a, POISON, "read a dropped value");
+        assert!(a != 0 && b == a + 1, "half-constructed value: a={a} b={b}");
+        a
+    }
+}
+
+impl Drop for Val {
+    fn drop(&mut self) {
+        let tag = self.check();
+        assert!(tag != 0);
+        // Writes: loom reports any reader read not ordered before the drop.
+        self.a.with_mut(|p| unsafe { *p = POISON });
+        self.b.with_mut(|p| unsafe { *p = POISON });
+        self.counters.drops.fetch_add(1, SeqCst);
+    }
+}
+
+impl std::fmt::Debug for Val {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Val")
+    }
+}
+
+/// The ids the models use.
+pub const ID: ShadowId<Val> = ShadowId::new(1);
+/// A second id (for models that mix ids).
+pub const ID2: ShadowId<Val> = ShadowId::new(2);
+
+/// A parent address (nothing is dereferenced: it is only a key).
+pub fn parent(n: usize) -> Parent {
+    Parent::from_addr(0x1000 * n)
+}
+
+/// Runs crossbeam-epoch's collection until every deferred function whose
+/// epoch has passed has run. Call it after joining every thread that used
+/// the map and with no `Shadow`/pin held: the global epoch then advances by
+/// one per `flush`, and garbage is collected two epochs after it was
+/// retired (with `--cfg crossbeam_sanitize`, `collect` empties the queue).
+pub fn collect() {
+    for _ in 0..4 {
+        crossbeam_epoch::pin().flush();
+    }
+}
+
+/// Installs (once) a panic hook that silences the panics models plant on
+/// purpose (payloads starting with `"planned"`) and forwards the rest, so
+/// that a real failure is still printed.
+pub fn quiet_planned_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let p = info.payload();
+            let msg = p.downcast_ref::<&str>().copied().or_else(|| p.downcast_ref::<String>().map(String::as_str));
+            if !msg.is_some_and(|m| m.starts_with("planned")) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Runs model `name` under loom with preemption bound `bound` (overridden by
+/// `LOOM_MAX_PREEMPTIONS` when set), and prints the number of executions
+/// explored and the time taken.
+pub fn model<F>(name: &str, bound: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(b.preemption_bound.unwrap_or(bound));
+    // Every map operation pins an epoch and may run crossbeam's collector,
+    // which loom models step by step: executions are long.
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        b.max_branches = 100_000;
+    }
+    let execs = StdArc::new(StdAtomicUsize::new(0));
+    let counted = execs.clone();
+    let start = Instant::now();
+    b.check(move || {
+        counted.fetch_add(1, SeqCst);
+        f();
+    });
+    eprintln!(
+        "loom model {name}: preemption bound {}, {} executions, {:.1} s",
+        b.preemption_bound.unwrap(),
+        execs.load(SeqCst),
+        start.elapsed().as_secs_f64()
+    );
+}
