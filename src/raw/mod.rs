@@ -6,6 +6,7 @@
 //! * `table.rs`: one shard's open-addressing table of entry pointers;
 //! * `shard.rs`: a shard (table, writer lock, waiters), growth and shrinking;
 //! * `constructing.rs`: re-entrancy detection for constructors;
+//! * `pin.rs`: borrowed or owned epoch pins (owned ones unpin while blocked);
 //! * `iter.rs`: iteration over one id.
 //!
 //! Every operation takes a pinned `&Guard`; references it returns live as
