@@ -88,8 +88,16 @@ impl RawMap {
     #[inline(always)]
     fn locate(&self, key: Key) -> (&Shard, u64) {
         let ph = self.hasher.parent_hash(key.parent);
-        let shard = &self.shards[(ph >> 40) as usize & self.shard_mask];
-        (shard, self.hasher.key_hash(ph, key.id))
+        (self.shard_of(ph), self.hasher.key_hash(ph, key.id))
+    }
+
+    /// The shard of a parent, from the parent's hash.
+    #[inline(always)]
+    fn shard_of(&self, parent_hash: u64) -> &Shard {
+        let i = (parent_hash >> 40) as usize & self.shard_mask;
+        debug_assert!(i < self.shards.len());
+        // SAFETY: `shards.len() == shard_mask + 1` (both set in `new`).
+        unsafe { self.shards.get_unchecked(i) }
     }
 
     /// The value of `key`, if it exists (is `READY`). Lock-free: one table
@@ -98,7 +106,7 @@ impl RawMap {
     ///
     /// # Panics
     /// If the entry holds a type other than `T`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get<'g, T: Send + Sync + 'static>(
         &self,
         key: Key,
@@ -348,7 +356,7 @@ impl RawMap {
     /// constructors of this parent, so that nothing of it is left behind.
     pub(crate) fn free_parent<'g>(&self, parent: usize, mut pin: impl PinRef<'g>) -> usize {
         let ph = self.hasher.parent_hash(parent);
-        let shard = &self.shards[(ph >> 40) as usize & self.shard_mask];
+        let shard = self.shard_of(ph);
         let mut freed = 0;
         loop {
             let mut unlinked = Vec::new();

@@ -99,7 +99,7 @@ impl Table {
     /// entry, so the entry's header (written before linking) is visible.
     #[inline(always)]
     fn load(&self, i: usize) -> SlotWord {
-        decode(self.slots[i].load(Ordering::Acquire))
+        decode(self.slot(i).load(Ordering::Acquire))
     }
 
     /// Lock-free lookup: the key's entry unless absent or `DEAD`.
@@ -108,6 +108,10 @@ impl Table {
     /// loaded before the replacement) or between its unlinking writer's two
     /// stores; it is skipped, as if already tombstoned.
     ///
+    /// Terminates: a table always keeps at least half of its slots `EMPTY`
+    /// (writers rebuild before exceeding that), and a slot never returns to
+    /// `EMPTY`, so every probe sequence meets one.
+    ///
     /// Safety of the returned pointer: valid while the caller stays pinned
     /// in the epoch in which it loaded this table (entries are retired
     /// through the epoch after being unlinked).
@@ -115,25 +119,36 @@ impl Table {
     pub(crate) fn find(&self, hash: u64, key: Key) -> Option<(*const EntryHeader, Meta)> {
         let fp = fingerprint(hash);
         let mut i = hash as usize & self.mask;
-        for _ in 0..=self.mask {
-            match self.load(i) {
-                SlotWord::Empty => return None,
-                SlotWord::Entry(e, tag) if tag == fp => {
-                    // SAFETY: a linked entry stays allocated until retired
-                    // through the epoch, and the caller is pinned (see above).
-                    let h = unsafe { &*e };
-                    if h.parent == key.parent && h.id == key.id {
-                        let meta = h.meta();
-                        if !meta.is_dead() {
-                            return Some((e, meta));
-                        }
+        loop {
+            let word = self.slot(i).load(Ordering::Acquire);
+            let addr = word.addr();
+            // An entry whose fingerprint matches (the common case on a hit);
+            // EMPTY (0) and TOMBSTONE (1) have no address bits.
+            if addr & TAG_MASK == fp && addr > TAG_MASK {
+                let e = word.map_addr(|a| a & !TAG_MASK).cast_const();
+                // SAFETY: a linked entry stays allocated until retired
+                // through the epoch, and the caller is pinned (see above).
+                let h = unsafe { &*e };
+                if h.parent == key.parent && h.id == key.id {
+                    let meta = h.meta();
+                    if !meta.is_dead() {
+                        return Some((e, meta));
                     }
                 }
-                _ => {}
+            } else if addr == 0 {
+                return None;
             }
             i = (i + 1) & self.mask;
         }
-        None
+    }
+
+    /// Slot `i & mask`, without a bounds check.
+    #[inline(always)]
+    fn slot(&self, i: usize) -> &AtomicPtr<EntryHeader> {
+        debug_assert!(i <= self.mask);
+        // SAFETY: `slots.len() == mask + 1` (set together in `new`, never
+        // changed), and `i & mask <= mask`.
+        unsafe { self.slots.get_unchecked(i & self.mask) }
     }
 
     /// Writer's lookup (shard lock held): the key's slot, or where to put it.
