@@ -20,7 +20,7 @@ use crate::Parent;
 pub(crate) struct Iter<'g, T> {
     shards: &'g [CachePadded<Shard>],
     next_shard: usize,
-    table: Option<&'g Table>,
+    table: Option<Table<'g>>,
     slot: usize,
     id: u64,
     guard: &'g Guard,

@@ -11,17 +11,18 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+use crossbeam_epoch::Guard;
 
 use super::entry::EntryHeader;
-use super::table::{MIN_CAPACITY, Probe, Table};
+use super::table::{MIN_CAPACITY, Probe, Table, TableBlock, TableWord};
 use crate::key::{Key, KeyHasher};
-use crate::sync::{self, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{self, AtomicPtr, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
 pub(crate) struct Shard {
-    /// The current table. Replaced only by the lock holder; read by everyone
-    /// with Acquire (pairs with the Release publish in `ShardWriter::replace`).
-    table: Atomic<Table>,
+    /// The current table (a `TableWord`: address and capacity in one word).
+    /// Never null. Replaced only by the lock holder; read by everyone with
+    /// Acquire (pairs with the Release publish in `ShardWriter::replace`).
+    table: AtomicPtr<TableBlock>,
     /// Everything only writers touch.
     writer: Mutex<WriterState>,
     /// Threads waiting for an `INIT` entry of this shard park here.
@@ -51,7 +52,7 @@ struct WriterState {
 impl Shard {
     pub(crate) fn new(capacity: usize, hasher: KeyHasher) -> Shard {
         Shard {
-            table: Atomic::new(Table::new(capacity)),
+            table: AtomicPtr::new(Table::alloc(capacity)),
             writer: Mutex::new(WriterState {
                 occupied: 0,
                 tombstones: 0,
@@ -67,11 +68,13 @@ impl Shard {
 
     /// The current table, valid while `guard` is pinned.
     #[inline(always)]
-    pub(crate) fn table<'g>(&self, guard: &'g Guard) -> &'g Table {
-        // SAFETY: the table pointer is never null (set at creation, only
-        // replaced by non-null tables), and a replaced table is retired
-        // through the epoch, so it outlives every guard that could load it.
-        unsafe { self.table.load(Ordering::Acquire, guard).deref() }
+    pub(crate) fn table<'g>(&self, _guard: &'g Guard) -> Table<'g> {
+        let word = self.table.load(Ordering::Acquire);
+        // SAFETY: the word always holds a table from `Table::alloc` (set at
+        // creation, only replaced by new ones), and a replaced table is
+        // retired through the epoch, so it outlives every guard that could
+        // load it.
+        unsafe { Table::from_word(word) }
     }
 
     /// Takes the writers' lock. The caller must already be pinned (never pin
@@ -134,17 +137,19 @@ impl Shard {
 
 impl Drop for Shard {
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: no reader or writer can reach this shard.
-        let guard = unsafe { crossbeam_epoch::unprotected() };
-        let table = self.table.swap(Shared::null(), Ordering::Relaxed, guard);
-        // SAFETY: exclusive access; the current table came from `Owned`.
-        let table = unsafe { table.into_owned() };
+        // `&mut self`: no reader or writer can reach this shard any more.
+        let word = self.table.load(Ordering::Relaxed);
+        // SAFETY: the current table is live (see `table`).
+        let table = unsafe { Table::from_word(word) };
         for (_, e) in table.entries() {
             // SAFETY: every entry linked in the current table of a map being
             // dropped is READY (constructors run inside `&self` calls, which
             // have ended) and is destroyed only here, once.
             unsafe { EntryHeader::destroy_ready_now(e.cast_mut()) };
         }
+        // SAFETY: exclusive access; the current table is freed only here
+        // (replaced ones were retired when replaced).
+        unsafe { Table::free(word) };
     }
 }
 
@@ -154,7 +159,7 @@ pub(crate) struct ShardWriter<'a, 'g> {
     shard: &'a Shard,
     state: Option<MutexGuard<'a, WriterState>>,
     guard: &'g Guard,
-    retired: Option<Shared<'g, Table>>,
+    retired: Option<TableWord>,
 }
 
 impl<'g> ShardWriter<'_, 'g> {
@@ -163,7 +168,7 @@ impl<'g> ShardWriter<'_, 'g> {
     }
 
     /// The current table (stable while the lock is held).
-    pub(crate) fn table(&self) -> &'g Table {
+    pub(crate) fn table(&self) -> Table<'g> {
         self.shard.table(self.guard)
     }
 
@@ -269,18 +274,14 @@ impl<'g> ShardWriter<'_, 'g> {
         let hasher = self.state().hasher;
         let new = self.table().rebuilt(capacity, &hasher);
         // Release: the new table's slots (and the entries they point to) are
-        // visible to readers that load the pointer with Acquire.
-        let old = self
-            .shard
-            .table
-            .swap(Owned::new(new), Ordering::Release, self.guard);
+        // visible to readers that load the word with Acquire.
+        let old = self.shard.table.swap(new, Ordering::Release);
         let st = self.state();
         st.tombstones = 0;
         if let Some(prev) = self.retired.replace(old) {
-            // SAFETY: `prev` was replaced (unreachable to new readers) by this
-            // lock holder; pinned readers keep it alive until they unpin.
+            // Replaced twice under one lock hold: retire the first now.
             // Deferring only queues the destruction; nothing runs here.
-            unsafe { self.guard.defer_destroy(prev) };
+            retire_table(prev, self.guard);
         }
     }
 }
@@ -289,11 +290,18 @@ impl Drop for ShardWriter<'_, '_> {
     fn drop(&mut self) {
         drop(self.state.take());
         if let Some(old) = self.retired.take() {
-            // SAFETY: `old` is no longer the current table, so no new reader
-            // can load it; readers that did are pinned and keep it alive.
-            unsafe { self.guard.defer_destroy(old) };
+            retire_table(old, self.guard);
         }
     }
+}
+
+/// Frees a replaced table once no pinned reader can still hold it.
+fn retire_table(word: TableWord, guard: &Guard) {
+    // SAFETY: `word` is no longer any shard's current table (its replacer
+    // swapped it out), so no new reader can load it; readers that did are
+    // pinned in an epoch no later than ours, and the deferred free runs only
+    // after they unpin. Each replaced table is retired once, by its replacer.
+    unsafe { guard.defer_unchecked(move || Table::free(word)) };
 }
 
 impl Shard {

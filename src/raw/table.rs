@@ -16,8 +16,19 @@
 //! published table: the writer builds a new one, copies the entry pointers
 //! (entries never move), publishes it, and retires the old one to the epoch
 //! (see `shard.rs`).
+//!
+//! # Layout
+//!
+//! A table is one 64-aligned allocation of slots and nothing else. The shard
+//! refers to it with a [`TableWord`]: the allocation's address with
+//! `log2(capacity)` in its 6 low bits. A reader therefore finds its slot
+//! from the one word it loads from the shard (address + index from the hash
+//! and the capacity in the same word): shard word, slot, entry are the only
+//! dependent loads of a lookup.
 
-use core::ptr;
+use core::alloc::Layout;
+use core::marker::PhantomData;
+use core::ptr::{self, NonNull};
 
 use super::entry::{ENTRY_ALIGN, EntryHeader, Meta};
 use crate::key::{Key, KeyHasher};
@@ -72,21 +83,90 @@ pub(crate) enum Probe {
     },
 }
 
-pub(crate) struct Table {
+/// The pointee type of a [`TableWord`]: gives the word its 64-byte alignment
+/// (6 tag bits). Never read as such.
+#[repr(C, align(64))]
+pub(crate) struct TableBlock([u8; 64]);
+
+/// A table allocation's address with `log2(capacity)` in its low 6 bits.
+pub(crate) type TableWord = *mut TableBlock;
+
+const CAPACITY_BITS: usize = 63;
+
+/// A view of a live table: its slots and mask, decoded from a [`TableWord`].
+/// Valid for `'a` (the caller's pin or shard lock keeps the table alive).
+#[derive(Clone, Copy)]
+pub(crate) struct Table<'a> {
+    slots: NonNull<AtomicPtr<EntryHeader>>,
     mask: usize,
-    slots: Box<[AtomicPtr<EntryHeader>]>,
+    _life: PhantomData<&'a [AtomicPtr<EntryHeader>]>,
 }
 
-impl Table {
-    /// A table of `capacity` slots (a power of two, at least `MIN_CAPACITY`).
-    pub(crate) fn new(capacity: usize) -> Table {
+impl Table<'_> {
+    /// Allocates a table of `capacity` slots, all `EMPTY` (a power of two, at
+    /// least `MIN_CAPACITY`), and returns its word. Free it with [`free`].
+    ///
+    /// # Panics
+    /// If the allocation size overflows (never for capacities from
+    /// `shard::slots_for`, which checks first).
+    pub(crate) fn alloc(capacity: usize) -> TableWord {
         debug_assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
-        let slots = (0..capacity)
-            .map(|_| AtomicPtr::new(ptr::null_mut()))
-            .collect();
+        let layout = Self::layout(capacity);
+        // SAFETY: the layout has a non-zero size (capacity >= 8 slots).
+        let base = unsafe { std::alloc::alloc(layout) };
+        if base.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        let slots = base.cast::<AtomicPtr<EntryHeader>>();
+        for i in 0..capacity {
+            // SAFETY: `i < capacity`: inside the allocation, aligned.
+            unsafe { slots.add(i).write(AtomicPtr::new(ptr::null_mut())) };
+        }
+        let log2 = capacity.trailing_zeros() as usize;
+        base.cast::<TableBlock>().map_addr(|a| a | log2)
+    }
+
+    fn layout(capacity: usize) -> Layout {
+        Layout::array::<AtomicPtr<EntryHeader>>(capacity)
+            .and_then(|l| l.align_to(64))
+            .expect("capacity overflow: table too large")
+    }
+
+    /// Frees the table `word` (its slots only: entries are not touched).
+    ///
+    /// # Safety
+    /// `word` came from [`Table::alloc`], is freed once, and no one can use
+    /// it any more (the epoch or exclusive access guarantees it).
+    pub(crate) unsafe fn free(word: TableWord) {
+        // SAFETY: by the caller, the table is live and ours to free.
+        let table = unsafe { Table::from_word(word) };
+        for i in 0..table.capacity() {
+            // SAFETY: every slot was initialized in `alloc`; dropped once
+            // (a no-op with std atomics; loom atomics need it).
+            unsafe { ptr::drop_in_place(table.slots.as_ptr().add(i)) };
+        }
+        // SAFETY: allocated in `alloc` with this layout.
+        unsafe { std::alloc::dealloc(table.slots.as_ptr().cast(), Self::layout(table.capacity())) };
+    }
+}
+
+impl<'a> Table<'a> {
+    /// The table a word points to.
+    ///
+    /// # Safety
+    /// `word` came from [`Table::alloc`] and stays allocated for `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_word(word: TableWord) -> Table<'a> {
+        let log2 = word.addr() & CAPACITY_BITS;
+        let base = word
+            .map_addr(|a| a & !CAPACITY_BITS)
+            .cast::<AtomicPtr<EntryHeader>>();
+        // SAFETY: a table's address is never null (by the caller).
+        let slots = unsafe { NonNull::new_unchecked(base) };
         Table {
-            mask: capacity - 1,
             slots,
+            mask: (1usize << log2) - 1,
+            _life: PhantomData,
         }
     }
 
@@ -144,11 +224,11 @@ impl Table {
 
     /// Slot `i & mask`, without a bounds check.
     #[inline(always)]
-    fn slot(&self, i: usize) -> &AtomicPtr<EntryHeader> {
+    fn slot(&self, i: usize) -> &'a AtomicPtr<EntryHeader> {
         debug_assert!(i <= self.mask);
-        // SAFETY: `slots.len() == mask + 1` (set together in `new`, never
-        // changed), and `i & mask <= mask`.
-        unsafe { self.slots.get_unchecked(i & self.mask) }
+        // SAFETY: the table has `mask + 1` initialized slots (`alloc`) and
+        // lives for 'a; `i & mask <= mask`.
+        unsafe { &*self.slots.as_ptr().add(i & self.mask) }
     }
 
     /// Writer's lookup (shard lock held): the key's slot, or where to put it.
@@ -195,7 +275,7 @@ impl Table {
     /// every reader that loads this slot with Acquire.
     pub(crate) fn link(&self, index: usize, hash: u64, entry: *const EntryHeader) {
         let word = entry.cast_mut().map_addr(|a| a | fingerprint(hash));
-        self.slots[index].store(word, Ordering::Release);
+        self.slot(index).store(word, Ordering::Release);
     }
 
     /// Replaces the entry at `index` with a tombstone (shard lock held).
@@ -203,7 +283,7 @@ impl Table {
     /// Release orders the entry's earlier `DEAD` mark before the tombstone
     /// (readers do not rely on it for data; see `EntryHeader::mark_dead`).
     pub(crate) fn unlink(&self, index: usize) {
-        self.slots[index].store(
+        self.slot(index).store(
             ptr::without_provenance_mut(TOMBSTONE_ADDR),
             Ordering::Release,
         );
@@ -213,7 +293,7 @@ impl Table {
     ///
     /// The pointers are valid as long as the caller is pinned (readers) or
     /// holds the shard lock (writers) or owns the map (`Drop`).
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (usize, *const EntryHeader)> + '_ {
+    pub(crate) fn entries(self) -> impl Iterator<Item = (usize, *const EntryHeader)> + 'a {
         (0..self.capacity()).filter_map(move |i| match self.load(i) {
             SlotWord::Entry(e, _) => Some((i, e)),
             _ => None,
@@ -222,8 +302,10 @@ impl Table {
 
     /// A new table of `capacity` slots holding the same entries (shard lock
     /// held). Entries are not touched, only their pointers are copied.
-    pub(crate) fn rebuilt(&self, capacity: usize, hasher: &KeyHasher) -> Table {
-        let new = Table::new(capacity);
+    pub(crate) fn rebuilt(&self, capacity: usize, hasher: &KeyHasher) -> TableWord {
+        let word = Table::alloc(capacity);
+        // SAFETY: just allocated; freed by no one before we return it.
+        let new = unsafe { Table::from_word(word) };
         for (_, e) in self.entries() {
             // SAFETY: under the shard lock, linked entries are live.
             let h = unsafe { &*e };
@@ -233,11 +315,11 @@ impl Table {
                 Probe::Found { .. } => unreachable!("a key linked twice in one table"),
             }
         }
-        new
+        word
     }
 }
 
-impl Table {
+impl Table<'_> {
     /// The entry at slot `i`, if any (for iteration; pinned caller).
     #[inline]
     pub(crate) fn entry_at(&self, i: usize) -> Option<*const EntryHeader> {
