@@ -118,15 +118,15 @@ fn main() {
                         // dummy_check: fix2 counts checks on any object in flight.
                         5..=12 => {
                             let objs = bucket.lock().unwrap();
-                            if let Some(d) = objs.get((rng >> 20) as usize % objs.len().max(1)) {
-                                if fix.load(Ordering::Acquire) {
-                                    let counter = global().get_or_alloc(&**d, SV_COUNTER, || {
-                                        stats.counters_created.fetch_add(1, Ordering::Relaxed);
-                                        AtomicU64::new(0)
-                                    });
-                                    counter.fetch_add(1, Ordering::Relaxed);
-                                    stats.checks.fetch_add(1, Ordering::Relaxed);
-                                }
+                            if let Some(d) = objs.get((rng >> 20) as usize % objs.len().max(1))
+                                && fix.load(Ordering::Acquire)
+                            {
+                                let counter = global().get_or_alloc(&**d, SV_COUNTER, || {
+                                    stats.counters_created.fetch_add(1, Ordering::Relaxed);
+                                    AtomicU64::new(0)
+                                });
+                                counter.fetch_add(1, Ordering::Relaxed);
+                                stats.checks.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                         // dummy_free: expired objects go, with their shadow variables.

@@ -54,11 +54,12 @@ pub(crate) mod state {
 /// Per-type operations of an entry, so that tables can hold type-erased
 /// pointers. One per `T`, as a promoted constant (`Entry::<T>::VTABLE`).
 ///
-/// The same `T` may get several copies of its vtable (one per codegen unit);
-/// type checks therefore fall back to comparing [`TypeId`]s when the
-/// addresses differ.
+/// The same `T` may get several copies of its vtable (one per codegen unit
+/// that instantiates it), so the address comparison is only the fastest
+/// path; the check that decides is the comparison of the stored [`TypeId`]
+/// (a value, not a function: no indirect call on any lookup).
 pub(crate) struct VTable {
-    type_id: fn() -> TypeId,
+    type_id: TypeId,
     pub(crate) type_name: fn() -> &'static str,
     /// Drops the value in place, then deallocates the entry.
     drop_ready: unsafe fn(*mut EntryHeader),
@@ -94,7 +95,7 @@ pub(crate) const ENTRY_ALIGN: usize = 16;
 impl<T: Send + Sync + 'static> Entry<T> {
     /// The vtable of `T` (promoted to a `'static`).
     pub(crate) const VTABLE: &'static VTable = &VTable {
-        type_id: TypeId::of::<T>,
+        type_id: TypeId::of::<T>(),
         type_name: core::any::type_name::<T>,
         drop_ready: drop_ready::<T>,
         free_uninit: free_uninit::<T>,
@@ -182,7 +183,8 @@ impl Meta {
         unsafe { &*self.0.map_addr(|a| a & !state::MASK) }
     }
 
-    /// Whether this is `READY` holding a `T` (the fast path: one compare).
+    /// Whether this is `READY` holding a `T`: one compare when the vtable
+    /// copy is this call site's, else a state test and a `TypeId` compare.
     #[inline(always)]
     pub(crate) fn is_ready_as<T: Send + Sync + 'static>(self) -> bool {
         self.0.addr() == (Entry::<T>::VTABLE as *const VTable).addr()
@@ -190,10 +192,9 @@ impl Meta {
     }
 
     /// Whether the entry holds a `T`, whatever its state.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn holds<T: Send + Sync + 'static>(self) -> bool {
-        let vt = self.vtable();
-        core::ptr::eq(vt, Entry::<T>::VTABLE) || (vt.type_id)() == TypeId::of::<T>()
+        self.vtable().type_id == TypeId::of::<T>()
     }
 }
 

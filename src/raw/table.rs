@@ -37,8 +37,9 @@ use crate::sync::{AtomicPtr, Ordering};
 const TAG_MASK: usize = ENTRY_ALIGN - 1;
 const TOMBSTONE_ADDR: usize = 1;
 
-/// The smallest table (slots). Tables never shrink below it.
-pub(crate) const MIN_CAPACITY: usize = 8;
+/// The smallest table (slots). Tables never shrink below it. Under loom it
+/// is 2, so that a model forces growth with two entries.
+pub(crate) const MIN_CAPACITY: usize = if cfg!(shadow_vars_loom) { 2 } else { 8 };
 
 /// Fingerprint of a hash: its top 4 bits (the slot index uses the low bits).
 #[inline(always)]
