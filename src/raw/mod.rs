@@ -6,6 +6,7 @@
 //! * `table.rs`: one shard's open-addressing table of entry pointers;
 //! * `shard.rs`: a shard (table, writer lock, waiters), growth and shrinking;
 //! * `constructing.rs`: re-entrancy detection for constructors;
+//! * `ids.rs`: per-shard counts of entries per id (for `free_parent`, `free_all`);
 //! * `pin.rs`: borrowed or owned epoch pins (owned ones unpin while blocked);
 //! * `iter.rs`: iteration over one id.
 //!
@@ -14,6 +15,7 @@
 
 mod constructing;
 mod entry;
+mod ids;
 mod iter;
 mod pin;
 mod shard;
@@ -202,7 +204,8 @@ impl RawMap {
         // We own `owned`: INIT, linked, changed by no one else but waiters
         // setting WAITING, retired by no one else. So it stays valid while
         // we are unpinned. Run the constructor with no lock held.
-        let _constructing = constructing::enter(self.addr(), key);
+        let frame = constructing::Frame::new(self.addr(), key);
+        let _constructing = constructing::enter(&frame);
         let mut failure = FailedInit {
             shard,
             hash,

@@ -8,12 +8,10 @@
 //! building a new one and publishing it (readers of the old one are not
 //! blocked: they finish on it, and it is retired through the epoch).
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-
 use crossbeam_epoch::Guard;
 
 use super::entry::EntryHeader;
+use super::ids::IdCounts;
 use super::table::{MIN_CAPACITY, Probe, Table, TableBlock, TableWord};
 use crate::key::{Key, KeyHasher};
 use crate::sync::{self, AtomicPtr, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
@@ -44,7 +42,7 @@ struct WriterState {
     min_capacity: usize,
     /// Linked entries per id: lets `free_parent` probe each id in use
     /// instead of scanning, and `free_all` skip shards without the id.
-    ids: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
+    ids: IdCounts,
     /// The key hasher, for rebuilding tables.
     hasher: KeyHasher,
 }
@@ -57,7 +55,7 @@ impl Shard {
                 occupied: 0,
                 tombstones: 0,
                 min_capacity: capacity,
-                ids: HashMap::default(),
+                ids: IdCounts::new(),
                 hasher,
             }),
             parked: Condvar::new(),
@@ -178,12 +176,12 @@ impl<'g> ShardWriter<'_, 'g> {
 
     /// Whether any entry with `id` is linked in this shard.
     pub(crate) fn has_id(&mut self, id: u64) -> bool {
-        self.state().ids.contains_key(&id)
+        self.state().ids.contains(id)
     }
 
     /// The ids with entries linked in this shard.
     pub(crate) fn ids(&mut self) -> Vec<u64> {
-        self.state().ids.keys().copied().collect()
+        self.state().ids.ids()
     }
 
     /// Links a new `INIT` entry for `key` at the vacant slot `index` that
@@ -226,24 +224,18 @@ impl<'g> ShardWriter<'_, 'g> {
         if reuses {
             st.tombstones -= 1;
         }
-        *st.ids.entry(key.id).or_insert(0) += 1;
+        st.ids.add(key.id);
     }
 
     /// Unlinks the entry at `index` (already marked `DEAD` or being resolved
     /// `DEAD` by its owner). Does not shrink: call `maybe_shrink` after a
     /// batch. `was_ready` tells whether it counted in `len`.
     pub(crate) fn unlink(&mut self, index: usize, id: u64, was_ready: bool) {
-        self.table().unlink(index);
+        let tombstones_added = self.table().unlink(index);
         let st = self.state();
         st.occupied -= 1;
-        st.tombstones += 1;
-        match st.ids.get_mut(&id) {
-            Some(n) if *n > 1 => *n -= 1,
-            Some(_) => {
-                st.ids.remove(&id);
-            }
-            None => unreachable!("id count missing for a linked entry"),
-        }
+        st.tombstones = st.tombstones.wrapping_add_signed(tombstones_added);
+        st.ids.remove(id);
         if was_ready {
             // Relaxed: see `Shard::ready_len`.
             self.shard.ready.fetch_sub(1, Ordering::Relaxed);
@@ -317,27 +309,6 @@ impl Shard {
     /// Wakes waiters after `ShardWriter::bump_wakeups` (lock released).
     pub(crate) fn notify_parked(&self) {
         self.parked.notify_all();
-    }
-}
-
-/// A hasher for the per-shard id counts: ids are small integers chosen by
-/// programmers, so a multiply is enough (and it is deterministic under loom).
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ self.0)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(26);
     }
 }
 

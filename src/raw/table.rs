@@ -9,13 +9,16 @@
 //!   low bits (entries are 16-aligned), so a probe dereferences an entry only
 //!   when 4 more bits of the hash agree.
 //!
-//! Only the shard's writer (holding the shard lock) stores into a table, and
-//! a slot never goes back to `EMPTY`: that is why a lock-free reader that
-//! probes while a writer works always reaches the key's slot if the key was
-//! linked before the reader started. Growth and shrinking never touch a
-//! published table: the writer builds a new one, copies the entry pointers
-//! (entries never move), publishes it, and retires the old one to the epoch
-//! (see `shard.rs`).
+//! Only the shard's writer (holding the shard lock) stores into a table.
+//! A slot goes back to `EMPTY` only when it is a tombstone *at the end of a
+//! cluster* (its next slot is `EMPTY`): no linked key's probe path can pass
+//! through such a slot, because every slot between a key's home and the key
+//! is non-`EMPTY`, and emptying proceeds from a cluster's end backwards. So
+//! a lock-free reader that probes while a writer works always reaches the
+//! key's slot if the key stays linked, and every probe still ends at an
+//! `EMPTY` slot. Growth and shrinking never touch a published table: the
+//! writer builds a new one, copies the entry pointers (entries never move),
+//! publishes it, and retires the old one to the epoch (see `shard.rs`).
 //!
 //! # Layout
 //!
@@ -279,15 +282,35 @@ impl<'a> Table<'a> {
         self.slot(index).store(word, Ordering::Release);
     }
 
-    /// Replaces the entry at `index` with a tombstone (shard lock held).
+    /// Replaces the entry at `index` with a tombstone (shard lock held),
+    /// then turns the tombstones that end its cluster back into `EMPTY` (see
+    /// the module docs for why readers stay correct). Returns how many
+    /// tombstones the table holds more than before (1, 0 or negative).
     ///
-    /// Release orders the entry's earlier `DEAD` mark before the tombstone
-    /// (readers do not rely on it for data; see `EntryHeader::mark_dead`).
-    pub(crate) fn unlink(&self, index: usize) {
+    /// Without this, a churning table fills with tombstones and must be
+    /// rebuilt (every entry dereferenced to rehash) every few thousand frees.
+    ///
+    /// Release orders the entry's earlier `DEAD` mark before the slot
+    /// change (readers do not rely on it for data; see
+    /// `EntryHeader::mark_dead`).
+    pub(crate) fn unlink(&self, index: usize) -> isize {
         self.slot(index).store(
             ptr::without_provenance_mut(TOMBSTONE_ADDR),
             Ordering::Release,
         );
+        if !matches!(self.load((index + 1) & self.mask), SlotWord::Empty) {
+            return 1;
+        }
+        // The cluster ends here: empty the tombstones before it, last first,
+        // so every emptied slot is followed by an EMPTY one when it empties.
+        let mut emptied = 0;
+        let mut i = index;
+        while matches!(self.load(i), SlotWord::Tombstone) && emptied <= self.mask {
+            self.slot(i).store(ptr::null_mut(), Ordering::Release);
+            emptied += 1;
+            i = i.wrapping_sub(1) & self.mask;
+        }
+        1 - emptied as isize
     }
 
     /// Every entry linked in this table, with its slot index.
