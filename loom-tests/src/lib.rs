@@ -127,13 +127,14 @@ pub fn parent(n: usize) -> Parent {
     Parent::from_addr(0x1000 * n)
 }
 
-/// Runs crossbeam-epoch's collection until every deferred function whose
-/// epoch has passed has run. Call it after joining every thread that used
-/// the map and with no `Shadow`/pin held: the global epoch then advances by
-/// one per `flush`, and garbage is collected two epochs after it was
-/// retired (with `--cfg crossbeam_sanitize`, `collect` empties the queue).
+/// Pushes this thread's deferred functions to the global queue and tries
+/// to advance the epoch and collect, a few times: called by a thread that
+/// freed something, so that reclamation can happen *inside* the model while
+/// other threads may still hold pins (what the reclamation protocol must
+/// survive). With `--cfg crossbeam_sanitize`, `collect` empties the queue of
+/// every expired bag.
 pub fn collect() {
-    for _ in 0..4 {
+    for _ in 0..3 {
         crossbeam_epoch::pin().flush();
     }
 }
@@ -155,13 +156,39 @@ pub fn quiet_planned_panics() {
     });
 }
 
+/// Asserts that every `Val` constructed in an execution was dropped exactly
+/// once by its end (a second drop already panics inside `Val::drop`).
+fn verify_exactly_once(c: &Counters, execution: usize) {
+    assert_eq!(
+        c.drops(),
+        c.ctors(),
+        "execution {execution}: {} values constructed but {} dropped by the end of the execution \
+         (leak or double drop)",
+        c.ctors(),
+        c.drops()
+    );
+}
+
 /// Runs model `name` under loom with preemption bound `bound` (overridden by
-/// `LOOM_MAX_PREEMPTIONS` when set), and prints the number of executions
+/// `LOOM_MAX_PREEMPTIONS` when set) and prints the number of executions
 /// explored and the time taken.
+///
+/// `f` is one execution; it returns the execution's [`Counters`]. Once the
+/// execution is over, *including* the teardown of every thread's epoch
+/// handle and of crossbeam-epoch's (per-execution) global collector, which
+/// runs every deferred function still queued, the wrapper asserts that every
+/// constructed value was dropped exactly once. This check cannot run inside
+/// the execution: loom's `JoinHandle::join` returns before the joined
+/// thread's thread-locals are destroyed, so a joined thread's epoch handle
+/// may still be pinned (in its own finalization) while `join` returns, and
+/// a collection attempted by the joining thread may legitimately find
+/// nothing to collect. It runs at the start of the next execution and once
+/// more after the last one, naming the execution that failed.
 pub fn model<F>(name: &str, bound: usize, f: F)
 where
-    F: Fn() + Sync + Send + 'static,
+    F: Fn() -> StdArc<Counters> + Sync + Send + 'static,
 {
+    quiet_planned_panics();
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(b.preemption_bound.unwrap_or(bound));
     // Every map operation pins an epoch and may run crossbeam's collector,
@@ -169,13 +196,25 @@ where
     if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
         b.max_branches = 100_000;
     }
+    let pending: StdArc<std::sync::Mutex<Option<(usize, StdArc<Counters>)>>> = StdArc::default();
     let execs = StdArc::new(StdAtomicUsize::new(0));
-    let counted = execs.clone();
+    let (p, counted) = (pending.clone(), execs.clone());
     let start = Instant::now();
     b.check(move || {
-        counted.fetch_add(1, SeqCst);
-        f();
+        let n = counted.fetch_add(1, SeqCst) + 1;
+        if let Some((prev, c)) = p.lock().unwrap().take() {
+            verify_exactly_once(&c, prev);
+        }
+        // Register this thread with the epoch first, so that its handle (torn
+        // down last, after loom drops its lazy statics) holds the collector
+        // until the end: the deferred functions then run inside the execution.
+        drop(crossbeam_epoch::pin());
+        let c = f();
+        *p.lock().unwrap() = Some((n, c));
     });
+    if let Some((prev, c)) = pending.lock().unwrap().take() {
+        verify_exactly_once(&c, prev);
+    }
     eprintln!(
         "loom model {name}: preemption bound {}, {} executions, {:.1} s",
         b.preemption_bound.unwrap(),

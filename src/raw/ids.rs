@@ -58,12 +58,19 @@ impl IdCounts {
                     v[pos].1 -= 1;
                 } else {
                     v.swap_remove(pos);
+                    if v.is_empty() {
+                        // Give the memory back: an emptied map keeps nothing.
+                        *v = Vec::new();
+                    }
                 }
             }
             IdCounts::Large(m) => match m.get_mut(&id) {
                 Some(n) if *n > 1 => *n -= 1,
                 Some(_) => {
                     m.remove(&id);
+                    if m.len() <= SMALL_MAX / 2 {
+                        *self = IdCounts::Small(m.drain().collect());
+                    }
                 }
                 None => missing(),
             },
