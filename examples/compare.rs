@@ -287,8 +287,8 @@ struct Lat {
 }
 
 fn latency_section() -> Lat {
-    let dur = env_ms("SV_LAT_MS", 40);
-    let rounds = env_num("SV_LAT_ROUNDS", 5usize);
+    let dur = env_ms("SV_LAT_MS", 25);
+    let rounds = env_num("SV_LAT_ROUNDS", 3usize);
     let sizes: Vec<usize> = std::env::var("SV_LAT_SIZES")
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())

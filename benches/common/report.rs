@@ -11,8 +11,8 @@ use super::{env_ms, env_num, mem, run};
 // ------------------------------------------------------------------- isolation
 
 pub(crate) fn isolation_section() -> Vec<(Row, run::Isolation)> {
-    let slice = env_ms("SV_ISO_MS", 30);
-    let rounds = env_num("SV_ISO_ROUNDS", 4usize);
+    let slice = env_ms("SV_ISO_MS", 20);
+    let rounds = env_num("SV_ISO_ROUNDS", 3usize);
     let ctor = Duration::from_micros(100);
     let how = run::SlowCtor::from_env();
     println!(
@@ -118,7 +118,7 @@ pub(crate) fn race_section() {
 
 pub(crate) fn growth_section() {
     let n = env_num("SV_GROWTH_N", 1_000_000usize);
-    let cap = env_ms("SV_GROWTH_CAP_MS", 1000);
+    let cap = env_ms("SV_GROWTH_CAP_MS", 600);
     println!(
         "\n== Growth: insert {n} keys into an empty map (alloc; threads insert disjoint \
          halves); Minserts/s, '*' = stopped at the {} ms cap ==",
