@@ -288,10 +288,10 @@ impl EntryHeader {
             vt.free_uninit
         };
         let p = h.cast_mut();
-        // SAFETY: readers that may still hold `h` are pinned in an epoch no
-        // later than ours; `defer_unchecked` runs `f` only after all of them
-        // unpinned. `f` matches the entry's type and initialization, and runs
-        // once (the caller retires each entry once).
+        // Readers that may still hold `h` are pinned in an epoch no later than
+        // ours, and `defer_unchecked` runs `f` only after all of them unpinned.
+        // SAFETY: `f` runs after every reader of `h` unpinned; it matches the
+        // entry's type and initialization, and runs once (retired once).
         unsafe { guard.defer_unchecked(move || f(p)) };
     }
 

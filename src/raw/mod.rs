@@ -514,10 +514,10 @@ mod tests {
             let (shard, hash) = map.locate(key(i));
             let t = shard.table(guard);
             let home = hash as usize;
-            // SAFETY (both derefs): pinned; linked entries are live.
             let d = (0..t.capacity())
                 .find(|&d| {
                     t.entry_at((home + d) & (t.capacity() - 1))
+                        // SAFETY: pinned; linked entries are live.
                         .is_some_and(|e| unsafe { (*e).parent } == key(i).parent)
                 })
                 .expect("every key is linked");

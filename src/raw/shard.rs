@@ -68,10 +68,10 @@ impl Shard {
     #[inline(always)]
     pub(crate) fn table<'g>(&self, _guard: &'g Guard) -> Table<'g> {
         let word = self.table.load(Ordering::Acquire);
-        // SAFETY: the word always holds a table from `Table::alloc` (set at
-        // creation, only replaced by new ones), and a replaced table is
-        // retired through the epoch, so it outlives every guard that could
-        // load it.
+        // The word always holds a table from `Table::alloc` (set at creation,
+        // only replaced by new ones), and a replaced table is retired through
+        // the epoch.
+        // SAFETY: so the table outlives every guard that could load it ('g).
         unsafe { Table::from_word(word) }
     }
 
@@ -289,10 +289,10 @@ impl Drop for ShardWriter<'_, '_> {
 
 /// Frees a replaced table once no pinned reader can still hold it.
 fn retire_table(word: TableWord, guard: &Guard) {
-    // SAFETY: `word` is no longer any shard's current table (its replacer
-    // swapped it out), so no new reader can load it; readers that did are
-    // pinned in an epoch no later than ours, and the deferred free runs only
-    // after they unpin. Each replaced table is retired once, by its replacer.
+    // `word` is no longer any shard's current table (its replacer swapped it
+    // out), so no new reader can load it; readers that did are pinned in an
+    // epoch no later than ours. Each replaced table is retired once.
+    // SAFETY: the deferred free runs only after those readers unpin.
     unsafe { guard.defer_unchecked(move || Table::free(word)) };
 }
 
