@@ -361,3 +361,18 @@ fn debug_output_is_informative() {
     assert!(format!("{A:?}").contains("u64"));
     assert!(format!("{:?}", map.get(&0u8, A).unwrap()).contains('0'));
 }
+
+#[test]
+fn public_types_have_the_promised_traits() {
+    fn send_sync<T: Send + Sync>() {}
+    fn default_debug<T: Default + std::fmt::Debug>() {}
+    fn copy_eq_hash_debug<T: Copy + Eq + std::hash::Hash + std::fmt::Debug>() {}
+    fn parent_traits<T: Copy + Eq + Ord + std::hash::Hash + std::fmt::Debug>() {}
+    fn error<T: std::error::Error + PartialEq>() {}
+    struct NoBounds;
+    send_sync::<ShadowMap>();
+    default_debug::<ShadowMap>();
+    copy_eq_hash_debug::<ShadowId<NoBounds>>();
+    parent_traits::<Parent>();
+    error::<AllocError>();
+}

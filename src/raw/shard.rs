@@ -135,7 +135,8 @@ impl Shard {
 
 impl Drop for Shard {
     fn drop(&mut self) {
-        // `&mut self`: no reader or writer can reach this shard any more.
+        // Relaxed: `&mut self` means no other thread can reach this shard, and
+        // whatever published the word happens-before our exclusive access.
         let word = self.table.load(Ordering::Relaxed);
         // SAFETY: the current table is live (see `table`).
         let table = unsafe { Table::from_word(word) };
