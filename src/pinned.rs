@@ -168,9 +168,10 @@ impl<'m> ShadowMapRef<'m> {
     /// # use shadow_vars::{ShadowId, ShadowMap};
     /// # const ID: ShadowId<u8> = ShadowId::new(1);
     /// let map = ShadowMap::new();
+    /// let obj = 0u8;
     /// let m = map.pin();
-    /// assert_eq!(*m.get_or_alloc(&0u8, ID, || 1), 1);
-    /// assert_eq!(*m.get_or_alloc(&0u8, ID, || 2), 1);
+    /// assert_eq!(*m.get_or_alloc(&obj, ID, || 1), 1);
+    /// assert_eq!(*m.get_or_alloc(&obj, ID, || 2), 1);
     /// ```
     #[inline]
     pub fn get_or_alloc<T: Send + Sync + 'static>(
@@ -247,9 +248,10 @@ impl<'m> ShadowMapRef<'m> {
     /// # use shadow_vars::{ShadowId, ShadowMap};
     /// # const ID: ShadowId<u8> = ShadowId::new(1);
     /// let map = ShadowMap::new();
+    /// let obj = 0u8;
     /// let m = map.pin();
-    /// m.get_or_default(&0u8, ID);
-    /// assert!(m.free_with(&0u8, ID, |_, v| assert_eq!(*v, 0)));
+    /// m.get_or_default(&obj, ID);
+    /// assert!(m.free_with(&obj, ID, |_, v| assert_eq!(*v, 0)));
     /// ```
     pub fn free_with<T: Send + Sync + 'static>(
         &self,

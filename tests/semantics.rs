@@ -355,11 +355,12 @@ fn global_is_one_table() {
 #[test]
 fn debug_output_is_informative() {
     let map = ShadowMap::builder().shards(2).build();
-    map.get_or_default(&0u8, A);
+    let obj = 0u8;
+    map.get_or_default(&obj, A);
     let s = format!("{map:?}");
     assert!(s.contains("len: 1") && s.contains("shards: 2"), "{s}");
     assert!(format!("{A:?}").contains("u64"));
-    assert!(format!("{:?}", map.get(&0u8, A).unwrap()).contains('0'));
+    assert!(format!("{:?}", map.get(&obj, A).unwrap()).contains('0'));
 }
 
 #[test]
