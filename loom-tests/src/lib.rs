@@ -4,16 +4,16 @@
 //! Everything here only exists in the loom build (`--cfg shadow_vars_loom`),
 //! where the crate's sync shim and crossbeam-epoch's internals are loom's.
 //!
-//! * [`model`] runs one model with a fixed preemption bound and prints how
+//! * `model` runs one model with a fixed preemption bound and prints how
 //!   many executions it explored and how long it took.
-//! * [`Counters`] and [`Val`] are the oracles: `Val` is a value with two
+//! * `Counters` and `Val` are the oracles: `Val` is a value with two
 //!   fields written by its constructor, kept in `loom::cell::UnsafeCell`s, so
 //!   that loom itself reports a read that does not happen after the
 //!   constructor's writes (a half-built value) or a drop that does not happen
 //!   after a reader's read (a use after free). `Counters` counts constructions,
 //!   drops and destructor-closure runs per execution, with plain std atomics
 //!   (loom runs the threads of one execution on one OS thread, one at a time).
-//! * [`collect`] flushes crossbeam-epoch's (loom-local) global collector so
+//! * `collect` flushes crossbeam-epoch's (loom-local) global collector so
 //!   that deferred drops run before a model asserts its counts.
 #![cfg(shadow_vars_loom)]
 #![warn(missing_docs)]
@@ -80,7 +80,11 @@ impl Val {
     /// Constructs a value (counts a construction). The fields are written
     /// one after the other, as a constructor filling a struct would.
     pub fn new(tag: usize, counters: &StdArc<Counters>) -> Val {
-        let v = Val { a: loom::cell::UnsafeCell::new(0), b: loom::cell::UnsafeCell::new(0), counters: counters.clone() };
+        let v = Val {
+            a: loom::cell::UnsafeCell::new(0),
+            b: loom::cell::UnsafeCell::new(0),
+            counters: counters.clone(),
+        };
         v.a.with_mut(|p| unsafe { *p = tag });
         v.b.with_mut(|p| unsafe { *p = tag + 1 });
         counters.ctors.fetch_add(1, SeqCst);
@@ -148,7 +152,10 @@ pub fn quiet_planned_panics() {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let p = info.payload();
-            let msg = p.downcast_ref::<&str>().copied().or_else(|| p.downcast_ref::<String>().map(String::as_str));
+            let msg = p
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str));
             if !msg.is_some_and(|m| m.starts_with("planned")) {
                 default(info);
             }
@@ -169,9 +176,13 @@ fn verify_exactly_once(c: &Counters, execution: usize) {
     );
 }
 
-/// Runs model `name` under loom with preemption bound `bound` (overridden by
-/// `LOOM_MAX_PREEMPTIONS` when set) and prints the number of executions
-/// explored and the time taken.
+/// Runs model `name` under loom with preemption bound `bound` and prints the
+/// number of executions explored and the time taken.
+///
+/// The bound is the model's own (chosen so that the whole suite stays within
+/// its time budget). `LOOM_MAX_PREEMPTIONS`, when set, *caps* it (so a quick
+/// run with `LOOM_MAX_PREEMPTIONS=1` never raises a 3-thread model's bound);
+/// `SHADOW_VARS_LOOM_BOUND` replaces it (to explore deeper on purpose).
 ///
 /// `f` is one execution; it returns the execution's [`Counters`]. Once the
 /// execution is over, *including* the teardown of every thread's epoch
@@ -190,13 +201,20 @@ where
 {
     quiet_planned_panics();
     let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(b.preemption_bound.unwrap_or(bound));
+    let bound = match std::env::var("SHADOW_VARS_LOOM_BOUND") {
+        Ok(v) => v.parse().expect("invalid SHADOW_VARS_LOOM_BOUND"),
+        Err(_) => b.preemption_bound.map_or(bound, |cap| cap.min(bound)),
+    };
+    b.preemption_bound = Some(bound);
     // Every map operation pins an epoch and may run crossbeam's collector,
     // which loom models step by step: executions are long.
     if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
         b.max_branches = 100_000;
     }
-    let pending: StdArc<std::sync::Mutex<Option<(usize, StdArc<Counters>)>>> = StdArc::default();
+    // The last finished execution (its number and counters), checked at the
+    // start of the next one.
+    type Pending = std::sync::Mutex<Option<(usize, StdArc<Counters>)>>;
+    let pending: StdArc<Pending> = StdArc::default();
     let execs = StdArc::new(StdAtomicUsize::new(0));
     let (p, counted) = (pending.clone(), execs.clone());
     let start = Instant::now();

@@ -1,0 +1,128 @@
+//! A constructor that fails (returns an error) or panics while another
+//! creator waits for it: nothing is left behind, the error or panic goes to
+//! the caller whose constructor it was, and the waiter retries as the new
+//! creator and wins. The map is never poisoned.
+#![cfg(shadow_vars_loom)]
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use loom::sync::Arc;
+use loom::thread;
+use shadow_vars_loom_tests::*;
+
+#[test]
+fn ctor_error_with_waiter() {
+    model("ctor_error_with_waiter", 3, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        let m = map.clone();
+        let failing = thread::spawn(move || {
+            m.try_get_or_alloc(parent(1), ID, || Err::<Val, _>("no"))
+                .map(|v| v.check())
+        });
+        let mine = map.get_or_alloc(parent(1), ID, || Val::new(20, &c)).check();
+        // The waiter always ends with its own value: the failing constructor
+        // leaves nothing behind for it to find.
+        assert_eq!(mine, 20);
+        match failing.join().unwrap() {
+            Err("no") => {}
+            Ok(tag) => assert_eq!(tag, 20, "the failing creator came second and got the value"),
+            Err(other) => panic!("unexpected error {other}"),
+        }
+        assert_eq!(c.ctors(), 1);
+        assert_eq!(map.len(), 1);
+        c
+    });
+}
+
+/// A failing constructor with no one else around leaves the key absent and
+/// the map empty, and the next creator succeeds.
+#[test]
+fn ctor_error_leaves_nothing() {
+    model("ctor_error_leaves_nothing", 3, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        let m = map.clone();
+        let reader = thread::spawn(move || m.get(parent(1), ID).map(|v| v.check()));
+        assert!(map.try_alloc(parent(1), ID, || Err::<Val, _>(7)).is_err());
+        assert!(map.is_empty() && map.get(parent(1), ID).is_none());
+        assert_eq!(reader.join().unwrap(), None);
+        assert_eq!(
+            map.alloc(parent(1), ID, || Val::new(10, &c))
+                .unwrap()
+                .check(),
+            10
+        );
+        c
+    });
+}
+
+#[test]
+fn ctor_panic_with_waiter() {
+    model("ctor_panic_with_waiter", 3, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        let (m, c2) = (map.clone(), c.clone());
+        let panicking = thread::spawn(move || {
+            catch_unwind(AssertUnwindSafe(|| {
+                m.get_or_alloc(parent(1), ID, || {
+                    // A partly built value, dropped by the unwind.
+                    let _half = Val::new(10, &c2);
+                    panic!("planned constructor panic");
+                })
+                .check()
+            }))
+        });
+        let mine = map.get_or_alloc(parent(1), ID, || Val::new(20, &c)).check();
+        assert_eq!(mine, 20);
+        match panicking.join().unwrap() {
+            Err(p) => assert_eq!(p.downcast_ref::<&str>(), Some(&"planned constructor panic")),
+            Ok(tag) => assert_eq!(
+                tag, 20,
+                "the panicking creator came second and got the value"
+            ),
+        }
+        assert_eq!(map.len(), 1);
+        assert_eq!(map.get(parent(1), ID).map(|v| v.check()), Some(20));
+        c
+    });
+}
+
+/// Three threads: a panicking constructor and two waiters. Exactly one of
+/// the waiters becomes the new creator; both end with the same value.
+#[test]
+fn ctor_panic_with_two_waiters() {
+    model("ctor_panic_with_two_waiters", 1, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        let m = map.clone();
+        let panicking = thread::spawn(move || {
+            catch_unwind(AssertUnwindSafe(|| {
+                m.get_or_alloc(parent(1), ID, || -> Val {
+                    panic!("planned constructor panic")
+                })
+                .check()
+            }))
+            .ok()
+        });
+        let (m, c2) = (map.clone(), c.clone());
+        let waiter = thread::spawn(move || {
+            let v = m.get_or_alloc(parent(1), ID, || Val::new(20, &c2));
+            (v.check(), v.as_ptr() as usize)
+        });
+        let v = map.get_or_alloc(parent(1), ID, || Val::new(30, &c));
+        let mine = (v.check(), v.as_ptr() as usize);
+        drop(v);
+        assert_eq!(
+            waiter.join().unwrap(),
+            mine,
+            "the two waiters got different values"
+        );
+        if let Some(tag) = panicking.join().unwrap() {
+            assert_eq!(tag, mine.0);
+        }
+        assert_eq!(c.ctors(), 1, "both waiters constructed");
+        assert_eq!(map.len(), 1);
+        c
+    });
+}

@@ -1,0 +1,71 @@
+//! `free_all` racing `get_or_alloc` and `get` on the same id. Every value
+//! constructed is either freed by `free_all` (and counted in its return
+//! value) or still in the map afterwards, never both, never neither; a
+//! `get` sees nothing or a whole value, never a freed one; a creation that
+//! was in flight when `free_all` passed is not half-freed.
+#![cfg(shadow_vars_loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use shadow_vars_loom_tests::*;
+
+/// One existing variable (parent 1) and one being created (parent 2), both
+/// with `ID`; `free_all(ID)` on the other thread; `get` of parent 1.
+#[test]
+fn free_all_racing_get_or_alloc_and_get() {
+    model("free_all_racing_get_or_alloc_and_get", 3, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        map.alloc(parent(1), ID, || Val::new(10, &c)).unwrap();
+        let m = map.clone();
+        let freer = thread::spawn(move || {
+            let n = m.free_all(ID);
+            collect();
+            n
+        });
+        let created = map.get_or_alloc(parent(2), ID, || Val::new(20, &c)).check();
+        assert_eq!(created, 20);
+        if let Some(v) = map.get(parent(1), ID) {
+            assert_eq!(v.check(), 10);
+        }
+        let freed = freer.join().unwrap();
+        assert!((1..=2).contains(&freed), "free_all freed {freed}");
+        // Exactly once: each value was freed or is still there.
+        assert_eq!(
+            freed + map.len(),
+            c.ctors(),
+            "freed {freed}, left {}, built {}",
+            map.len(),
+            c.ctors()
+        );
+        assert!(
+            map.get(parent(1), ID).is_none(),
+            "free_all left a variable that existed before it"
+        );
+        assert_eq!(map.get(parent(2), ID).is_some(), freed == 1);
+        c
+    });
+}
+
+/// `free_all` racing a `get_or_alloc` of the very key it frees: the creator
+/// gets the old value (before the free) or a new one (after), never a
+/// freed-and-reused one, and the counts add up.
+#[test]
+fn free_all_racing_get_or_alloc_same_key() {
+    model("free_all_racing_get_or_alloc_same_key", 3, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        map.alloc(parent(1), ID, || Val::new(10, &c)).unwrap();
+        let m = map.clone();
+        let freer = thread::spawn(move || {
+            let n = m.free_all(ID);
+            collect();
+            n
+        });
+        let tag = map.get_or_alloc(parent(1), ID, || Val::new(20, &c)).check();
+        assert!(tag == 10 || tag == 20);
+        let freed = freer.join().unwrap();
+        assert_eq!(freed + map.len(), c.ctors());
+        c
+    });
+}

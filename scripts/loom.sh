@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the loom models (loom-tests/) and prints one line per model: its
+# preemption bound, the executions loom explored and the time it took.
+# See loom-tests/README.md for the flags; docs/VERIFICATION.md for what each
+# model proves. Extra arguments go to the test binaries (e.g. a model name).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shadow_vars_loom: the crate's sync shim uses loom.
+# crossbeam_loom (+ the `loom` feature loom-tests enables): crossbeam-epoch's
+#   own atomics are modelled too, so reclamation races are explored.
+# crossbeam_sanitize: 4-entry garbage bags, so reclamation happens in small models.
+export RUSTFLAGS="--cfg shadow_vars_loom --cfg crossbeam_loom --cfg crossbeam_sanitize"
+# The flags rebuild every dependency: keep them out of the normal target dir.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/loom}"
+
+echo "+ RUSTFLAGS=\"$RUSTFLAGS\" CARGO_TARGET_DIR=$CARGO_TARGET_DIR cargo test -p shadow-vars-loom-tests --release -- --nocapture $*"
+start=$(date +%s)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test -p shadow-vars-loom-tests --release -- --nocapture "$@" 2>&1 | tee "$log" | grep -E "^test |loom model|panicked|FAILED|error"
+rc=${PIPESTATUS[0]}
+set -e
+echo "--- loom summary ($(( $(date +%s) - start )) s including the build) ---"
+grep -o "loom model .*" "$log" | sort || true
+exit "$rc"
