@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 # crossbeam_loom (+ the `loom` feature loom-tests enables): crossbeam-epoch's
 #   own atomics are modelled too, so reclamation races are explored.
 # crossbeam_sanitize: 4-entry garbage bags, so reclamation happens in small models.
-export RUSTFLAGS="--cfg shadow_vars_loom --cfg crossbeam_loom --cfg crossbeam_sanitize"
+# -C debug-assertions: the core's debug_assert!s (state-machine and table
+#   invariants) are checked in every explored execution too (--release alone
+#   turns them off); it costs about 1.5x in run time.
+export RUSTFLAGS="--cfg shadow_vars_loom --cfg crossbeam_loom --cfg crossbeam_sanitize -C debug-assertions"
 # The flags rebuild every dependency: keep them out of the normal target dir.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/loom}"
 

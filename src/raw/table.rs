@@ -190,11 +190,13 @@ impl<'a> Table<'a> {
     ///
     /// A `DEAD` entry is only visible in a table that is stale (replaced, but
     /// loaded before the replacement) or between its unlinking writer's two
-    /// stores; it is skipped, as if already tombstoned.
+    /// stores; it is skipped, as if already tombstoned. (Returning it would
+    /// still be linearizable, since such a lookup overlaps the free; skipping
+    /// it is defence in depth that costs one bit test on a loaded word.)
     ///
-    /// Terminates: a table always keeps at least half of its slots `EMPTY`
-    /// (writers rebuild before exceeding that), and a slot never returns to
-    /// `EMPTY`, so every probe sequence meets one.
+    /// Terminates: at most half of a table's slots are ever non-`EMPTY`
+    /// (writers rebuild before exceeding that; emptying tombstones only adds
+    /// `EMPTY` slots), so every probe sequence meets an `EMPTY` slot.
     ///
     /// Safety of the returned pointer: valid while the caller stays pinned
     /// in the epoch in which it loaded this table (entries are retired
