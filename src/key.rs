@@ -186,6 +186,17 @@ pub(crate) struct Key {
     pub(crate) id: u64,
 }
 
+impl Key {
+    /// The key of *(obj, id)*: what every public operation looks up.
+    #[inline(always)]
+    pub(crate) fn new<T>(obj: impl Into<Parent>, id: ShadowId<T>) -> Key {
+        Key {
+            parent: obj.into().addr(),
+            id: id.raw(),
+        }
+    }
+}
+
 impl fmt::Display for Key {
     /// The kernel's notation, `<parent, id>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

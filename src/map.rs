@@ -53,14 +53,6 @@ impl fmt::Debug for ShadowMap {
     }
 }
 
-#[inline(always)]
-fn key<T>(obj: impl Into<Parent>, id: ShadowId<T>) -> Key {
-    Key {
-        parent: obj.into().addr(),
-        id: id.raw(),
-    }
-}
-
 impl ShadowMap {
     /// An empty map with the default shard count (several per core).
     ///
@@ -160,7 +152,7 @@ impl ShadowMap {
         id: ShadowId<T>,
     ) -> Option<Shadow<'_, T>> {
         let guard = crossbeam_epoch::pin();
-        let value = NonNull::from(self.raw.get::<T>(key(obj, id), &guard)?);
+        let value = NonNull::from(self.raw.get::<T>(Key::new(obj, id), &guard)?);
         Some(Shadow::new(guard, value))
     }
 
@@ -185,7 +177,7 @@ impl ShadowMap {
         id: ShadowId<T>,
     ) -> bool {
         self.raw
-            .get::<T>(key(obj, id), &crossbeam_epoch::pin())
+            .get::<T>(Key::new(obj, id), &crossbeam_epoch::pin())
             .is_some()
     }
 
@@ -222,7 +214,7 @@ impl ShadowMap {
         let mut guard = crossbeam_epoch::pin();
         match self
             .raw
-            .get_or_create(key(obj, id), &mut guard, Mode::CreateOnly, || {
+            .get_or_create(Key::new(obj, id), &mut guard, Mode::CreateOnly, || {
                 Ok::<T, core::convert::Infallible>(ctor())
             }) {
             Ok(v) => {
@@ -261,7 +253,7 @@ impl ShadowMap {
         let mut guard = crossbeam_epoch::pin();
         match self
             .raw
-            .get_or_create(key(obj, id), &mut guard, Mode::CreateOnly, ctor)
+            .get_or_create(Key::new(obj, id), &mut guard, Mode::CreateOnly, ctor)
         {
             Ok(v) => {
                 let v = NonNull::from(v);
@@ -334,7 +326,7 @@ impl ShadowMap {
         let mut guard = crossbeam_epoch::pin();
         match self
             .raw
-            .get_or_create(key(obj, id), &mut guard, Mode::GetOrCreate, ctor)
+            .get_or_create(Key::new(obj, id), &mut guard, Mode::GetOrCreate, ctor)
         {
             Ok(v) => {
                 let v = NonNull::from(v);
@@ -386,7 +378,7 @@ impl ShadowMap {
     /// ```
     pub fn free<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> bool {
         self.raw
-            .free::<T>(key(obj, id), &mut crossbeam_epoch::pin(), |_| ())
+            .free::<T>(Key::new(obj, id), &mut crossbeam_epoch::pin(), |_| ())
     }
 
     /// Frees *(obj, id)*, first calling `dtor(parent, &value)` synchronously,
@@ -416,7 +408,7 @@ impl ShadowMap {
     ) -> bool {
         let parent = obj.into();
         self.raw
-            .free::<T>(key(parent, id), &mut crossbeam_epoch::pin(), |v| {
+            .free::<T>(Key::new(parent, id), &mut crossbeam_epoch::pin(), |v| {
                 dtor(parent, v)
             })
     }

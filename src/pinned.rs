@@ -41,14 +41,6 @@ impl fmt::Debug for ShadowMapRef<'_> {
     }
 }
 
-#[inline(always)]
-fn key<T>(obj: impl Into<Parent>, id: ShadowId<T>) -> Key {
-    Key {
-        parent: obj.into().addr(),
-        id: id.raw(),
-    }
-}
-
 impl<'m> ShadowMapRef<'m> {
     pub(crate) fn new(map: &'m ShadowMap, guard: Guard) -> Self {
         ShadowMapRef { map, guard }
@@ -90,7 +82,7 @@ impl<'m> ShadowMapRef<'m> {
         obj: impl Into<Parent>,
         id: ShadowId<T>,
     ) -> Option<&T> {
-        self.map.raw().get::<T>(key(obj, id), &self.guard)
+        self.map.raw().get::<T>(Key::new(obj, id), &self.guard)
     }
 
     /// See [`ShadowMap::contains`].
@@ -155,7 +147,7 @@ impl<'m> ShadowMapRef<'m> {
     ) -> Result<&T, TryAllocError<E>> {
         self.map
             .raw()
-            .get_or_create(key(obj, id), &self.guard, Mode::CreateOnly, ctor)
+            .get_or_create(Key::new(obj, id), &self.guard, Mode::CreateOnly, ctor)
             .map_err(|e| match e {
                 CreateError::Exists => TryAllocError::Exists,
                 CreateError::Ctor(e) => TryAllocError::Ctor(e),
@@ -206,7 +198,7 @@ impl<'m> ShadowMapRef<'m> {
     ) -> Result<&T, E> {
         self.map
             .raw()
-            .get_or_create(key(obj, id), &self.guard, Mode::GetOrCreate, ctor)
+            .get_or_create(Key::new(obj, id), &self.guard, Mode::GetOrCreate, ctor)
             .map_err(|e| match e {
                 CreateError::Ctor(e) => e,
                 CreateError::Exists => unreachable!("GetOrCreate never reports Exists"),
@@ -239,7 +231,9 @@ impl<'m> ShadowMapRef<'m> {
     /// assert!(!map.pin().free(&0u8, ID));
     /// ```
     pub fn free<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> bool {
-        self.map.raw().free::<T>(key(obj, id), &self.guard, |_| ())
+        self.map
+            .raw()
+            .free::<T>(Key::new(obj, id), &self.guard, |_| ())
     }
 
     /// See [`ShadowMap::free_with`].
@@ -262,7 +256,7 @@ impl<'m> ShadowMapRef<'m> {
         let parent = obj.into();
         self.map
             .raw()
-            .free::<T>(key(parent, id), &self.guard, |v| dtor(parent, v))
+            .free::<T>(Key::new(parent, id), &self.guard, |v| dtor(parent, v))
     }
 
     /// See [`ShadowMap::free_all`].

@@ -85,7 +85,9 @@ impl Val {
             b: loom::cell::UnsafeCell::new(0),
             counters: counters.clone(),
         };
+        // SAFETY: `v` is not shared yet: these writes race with nothing.
         v.a.with_mut(|p| unsafe { *p = tag });
+        // SAFETY: as above.
         v.b.with_mut(|p| unsafe { *p = tag + 1 });
         counters.ctors.fetch_add(1, SeqCst);
         v
@@ -109,7 +111,9 @@ impl Drop for Val {
         let tag = self.check();
         assert!(tag != 0);
         // Writes: loom reports any reader read not ordered before the drop.
+        // SAFETY: `&mut self`; loom checks no read races these writes.
         self.a.with_mut(|p| unsafe { *p = POISON });
+        // SAFETY: as above.
         self.b.with_mut(|p| unsafe { *p = POISON });
         self.counters.drops.fetch_add(1, SeqCst);
     }

@@ -144,11 +144,8 @@ impl RawMap {
         if let Some((e, meta)) = shard.table(pin.guard()).find(hash, key)
             && meta.is_ready_as::<T>()
         {
-            return match mode {
-                // SAFETY: as in `get`; `pin` lives for 'g.
-                Mode::GetOrCreate => Ok(unsafe { Entry::<T>::value(e) }),
-                Mode::CreateOnly => Err(CreateError::Exists),
-            };
+            // SAFETY: READY as `T`, seen with Acquire; `pin` lives for 'g.
+            return unsafe { existing(e, mode) };
         }
         self.create_slow(shard, hash, key, pin, mode, ctor)
     }
@@ -171,11 +168,8 @@ impl RawMap {
         let owned = loop {
             if let Some((e, meta)) = shard.table(pin.guard()).find(hash, key) {
                 if meta.is_ready_as::<T>() {
-                    return match mode {
-                        // SAFETY: as in `get`; `pin` lives for 'g.
-                        Mode::GetOrCreate => Ok(unsafe { Entry::<T>::value(e) }),
-                        Mode::CreateOnly => Err(CreateError::Exists),
-                    };
+                    // SAFETY: READY as `T`, seen with Acquire; `pin` lives for 'g.
+                    return unsafe { existing(e, mode) };
                 }
                 check_type::<T>(key, meta);
                 // `find` never returns DEAD, and READY-as-T was handled: INIT.
@@ -407,6 +401,23 @@ impl RawMap {
         guard: &'g Guard,
     ) -> Iter<'g, T> {
         Iter::new(&self.shards, id, guard)
+    }
+}
+
+/// What a creator returns for an existing entry: its value
+/// (`get_or_alloc`), or `Exists` (`alloc`).
+///
+/// # Safety
+/// `e` is `READY` as `T` (seen with Acquire) and outlives `'g`.
+#[inline(always)]
+unsafe fn existing<'g, T: Send + Sync + 'static, E>(
+    e: *const EntryHeader,
+    mode: Mode,
+) -> Result<&'g T, CreateError<E>> {
+    match mode {
+        // SAFETY: by the caller.
+        Mode::GetOrCreate => Ok(unsafe { Entry::<T>::value(e) }),
+        Mode::CreateOnly => Err(CreateError::Exists),
     }
 }
 
