@@ -1,7 +1,7 @@
 //! Table growth racing readers and writers. Under loom the smallest table
-//! has 2 slots and a table grows once half of its slots are used, so the
-//! second variable of a shard makes the writer build a bigger table and
-//! retire the old one while readers may be probing it.
+//! has 2 slots and a table grows once more than three quarters of its slots
+//! would be used, so the second variable of a shard makes the writer build a
+//! bigger table and retire the old one while readers may be probing it.
 //!
 //! A reader never loses a variable that existed before it started (it may
 //! be reading the old table or the new one), never sees a half-built value,

@@ -29,11 +29,14 @@
 //!   variable for this entry, so the owner must wake the shard's waiters.
 //! * `DEAD`: unlinked; only stale readers can still reach it.
 
+use core::alloc::Layout;
 use core::any::TypeId;
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::mem::MaybeUninit;
-use core::ptr;
+use core::ptr::{self, NonNull};
 
+use super::slab::{self, Slab, SlabRef};
 use crate::key::Key;
 use crate::sync::{AtomicPtr, Ordering};
 
@@ -62,9 +65,9 @@ pub(crate) struct VTable {
     type_id: TypeId,
     pub(crate) type_name: fn() -> &'static str,
     /// Drops the value in place, then deallocates the entry.
-    drop_ready: unsafe fn(*mut EntryHeader),
+    drop_ready: unsafe fn(*mut EntryHeader, SlabRef),
     /// Deallocates an entry whose value was never initialized.
-    free_uninit: unsafe fn(*mut EntryHeader),
+    free_uninit: unsafe fn(*mut EntryHeader, SlabRef),
 }
 
 /// The type-erased head of every `Entry<T>` (at offset 0, `repr(C)`).
@@ -101,27 +104,43 @@ impl<T: Send + Sync + 'static> Entry<T> {
         free_uninit: free_uninit::<T>,
     };
 
-    /// Allocates an entry for `key` in the `INIT` state; not yet linked.
-    pub(crate) fn new_init(key: Key) -> *mut EntryHeader {
-        let entry = Box::new(Entry::<T> {
+    /// The slab class of `Entry<T>`, or `None` for entries too large for
+    /// the slab (allocated with `Box`).
+    const SLAB_CLASS: Option<usize> = slab::class_of(Layout::new::<Entry<T>>());
+
+    /// Allocates an entry for `key` in the `INIT` state, from the shard's
+    /// `slab` if it fits there; not yet linked.
+    pub(crate) fn new_init(key: Key, slab: &Slab) -> *mut EntryHeader {
+        let entry = Entry::<T> {
             header: EntryHeader {
                 meta: AtomicPtr::new(with_state(Self::VTABLE, state::INIT)),
                 parent: key.parent,
                 id: key.id,
             },
             value: UnsafeCell::new(MaybeUninit::uninit()),
-        });
+        };
         debug_assert_eq!(core::mem::align_of::<Entry<T>>() % ENTRY_ALIGN, 0);
-        Box::into_raw(entry).cast::<EntryHeader>()
+        let p = match Self::SLAB_CLASS {
+            Some(class) => {
+                let p = slab.alloc(class).as_ptr().cast::<Entry<T>>();
+                // SAFETY: a fresh block of the class of `Entry<T>`: large and
+                // aligned enough, and ours.
+                unsafe { p.write(entry) };
+                p
+            }
+            None => Box::into_raw(Box::new(entry)),
+        };
+        p.cast::<EntryHeader>()
     }
 
     /// Frees an entry that was never linked (and so never seen by anyone).
     ///
     /// # Safety
-    /// `h` came from [`Entry::<T>::new_init`] and was never published.
-    pub(crate) unsafe fn free_unpublished(h: *mut EntryHeader) {
+    /// `h` came from [`Entry::<T>::new_init`] with `slab` and was never
+    /// published.
+    pub(crate) unsafe fn free_unpublished(h: *mut EntryHeader, slab: SlabRef) {
         // SAFETY: by the caller, `h` is an unpublished `Entry<T>` we own.
-        unsafe { free_uninit::<T>(h) }
+        unsafe { free_uninit::<T>(h, slab) }
     }
 
     /// Writes the value of an `INIT` entry.
@@ -278,6 +297,7 @@ impl EntryHeader {
     pub(crate) unsafe fn retire(
         h: *const EntryHeader,
         value_initialized: bool,
+        slab: SlabRef,
         guard: &crossbeam_epoch::Guard,
     ) {
         // SAFETY (of the deref): the caller is pinned and the entry is live.
@@ -292,50 +312,59 @@ impl EntryHeader {
         // ours, and `defer_unchecked` runs `f` only after all of them unpinned.
         // SAFETY: `f` runs after every reader of `h` unpinned; it matches the
         // entry's type and initialization, and runs once (retired once).
-        unsafe { guard.defer_unchecked(move || f(p)) };
+        // The closure is three words (`f`, `p`, `slab`): crossbeam stores it
+        // inline, without an allocation. `slab` stays valid until `p` is
+        // freed (see `slab.rs`).
+        unsafe { guard.defer_unchecked(move || f(p, slab)) };
     }
 
     /// Destroys an entry right now (map drop: nobody else can see it).
     ///
     /// # Safety
     /// The caller has exclusive access; the entry is `READY` or `DEAD` after
-    /// `READY`, and is destroyed once.
-    pub(crate) unsafe fn destroy_ready_now(h: *mut EntryHeader) {
+    /// `READY`, and is destroyed once; `slab` is its shard's.
+    pub(crate) unsafe fn destroy_ready_now(h: *mut EntryHeader, slab: SlabRef) {
         // SAFETY: exclusive access by the caller.
         let vt = unsafe { (*h).meta() }.vtable();
         // SAFETY: by the caller, the value is initialized and this is the
         // only destruction.
-        unsafe { (vt.drop_ready)(h) }
+        unsafe { (vt.drop_ready)(h, slab) }
     }
 }
 
 /// Drops an initialized `Entry<T>`'s value in place (the value never moves,
-/// not even to be dropped), then frees the allocation, even if `T::drop`
-/// panics.
+/// not even to be dropped), then frees the entry, even if `T::drop` panics.
 ///
 /// # Safety
-/// `h` is an `Entry<T>` with an initialized value, destroyed once.
-unsafe fn drop_ready<T>(h: *mut EntryHeader) {
-    struct Dealloc<T>(*mut Entry<T>);
-    impl<T> Drop for Dealloc<T> {
+/// `h` is an `Entry<T>` from `new_init` with `slab`, with an initialized
+/// value, destroyed once.
+unsafe fn drop_ready<T: Send + Sync + 'static>(h: *mut EntryHeader, slab: SlabRef) {
+    struct Dealloc<T: Send + Sync + 'static>(*mut EntryHeader, SlabRef, PhantomData<T>);
+    impl<T: Send + Sync + 'static> Drop for Dealloc<T> {
         fn drop(&mut self) {
-            // SAFETY: the pointer came from `Box::into_raw` of an `Entry<T>`;
-            // `Entry<T>` holds its value in `MaybeUninit`, so dropping the box
-            // does not drop the value again.
-            drop(unsafe { Box::from_raw(self.0) });
+            // SAFETY: by `drop_ready`'s caller; the value was dropped (or its
+            // drop panicked) and is not dropped again.
+            unsafe { free_uninit::<T>(self.0, self.1) };
         }
     }
+    let _dealloc = Dealloc::<T>(h, slab, PhantomData);
     let e = h.cast::<Entry<T>>();
-    let _dealloc = Dealloc(e);
     // SAFETY: the value is initialized (caller) and dropped once, in place.
     unsafe { ptr::drop_in_place((*(*e).value.get()).as_mut_ptr()) };
 }
 
-/// Frees an `Entry<T>` whose value was never written.
+/// Frees an `Entry<T>` without dropping its value (never written, or
+/// already dropped).
 ///
 /// # Safety
-/// `h` is an `Entry<T>` from `Box::into_raw`, freed once.
-unsafe fn free_uninit<T>(h: *mut EntryHeader) {
-    // SAFETY: by the caller; the `MaybeUninit` value is not dropped.
-    drop(unsafe { Box::from_raw(h.cast::<Entry<T>>()) });
+/// `h` is an `Entry<T>` from `new_init` with `slab`, freed once.
+unsafe fn free_uninit<T: Send + Sync + 'static>(h: *mut EntryHeader, slab: SlabRef) {
+    let e = h.cast::<Entry<T>>();
+    match Entry::<T>::SLAB_CLASS {
+        // SAFETY: by the caller, a block of `slab` that nothing uses.
+        Some(_) => unsafe { slab.free(NonNull::new_unchecked(e.cast())) },
+        // SAFETY: by the caller, from `Box::into_raw`; `MaybeUninit` keeps the
+        // box from dropping the value.
+        None => drop(unsafe { Box::from_raw(e) }),
+    }
 }

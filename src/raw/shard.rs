@@ -12,7 +12,8 @@ use crossbeam_epoch::Guard;
 
 use super::entry::EntryHeader;
 use super::ids::IdCounts;
-use super::table::{MIN_CAPACITY, Probe, Table, TableBlock, TableWord};
+use super::slab::Slab;
+use super::table::{Probe, Table, TableBlock, TableWord, capacity_at_least, capacity_at_most};
 use crate::key::{Key, KeyHasher};
 use crate::sync::{self, AtomicPtr, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
@@ -30,6 +31,8 @@ pub(crate) struct Shard {
     wakeups: AtomicUsize,
     /// `READY` entries in this shard (for `len`; exact when quiescent).
     ready: AtomicUsize,
+    /// Where this shard's small entries are allocated.
+    slab: Slab,
 }
 
 /// Writer-side bookkeeping, guarded by the shard lock.
@@ -61,7 +64,13 @@ impl Shard {
             parked: Condvar::new(),
             wakeups: AtomicUsize::new(0),
             ready: AtomicUsize::new(0),
+            slab: Slab::new(),
         }
+    }
+
+    /// The slab this shard's entries are allocated from.
+    pub(crate) fn slab(&self) -> &Slab {
+        &self.slab
     }
 
     /// The current table, valid while `guard` is pinned.
@@ -144,7 +153,7 @@ impl Drop for Shard {
             // SAFETY: every entry linked in the current table of a map being
             // dropped is READY (constructors run inside `&self` calls, which
             // have ended) and is destroyed only here, once.
-            unsafe { EntryHeader::destroy_ready_now(e.cast_mut()) };
+            unsafe { EntryHeader::destroy_ready_now(e.cast_mut(), self.slab.handle()) };
         }
         // SAFETY: exclusive access; the current table is freed only here
         // (replaced ones were retired when replaced).
@@ -199,14 +208,17 @@ impl<'g> ShardWriter<'_, 'g> {
         let st = self.state();
         let used_after = st.occupied + st.tombstones + usize::from(!reuses_tombstone);
         let (mut index, mut reuses) = (probe_index, reuses_tombstone);
-        // Keep at least half of the slots EMPTY, so probes stay short and end.
-        if used_after * 2 > cap {
+        // Keep a quarter of the slots EMPTY, so probes stay short and end.
+        if used_after * MAX_LOAD.1 > cap * MAX_LOAD.0 {
             let live = st.occupied + 1;
-            // Double when live entries fill over 3/8 of the table; otherwise
-            // the tombstones are the problem: rebuild at the same size. Either
-            // way the next rebuild is at least cap/8 links away (amortised O(1)).
-            let new_cap = if live * 8 > cap * 3 {
-                cap.checked_mul(2).expect("capacity overflow")
+            // Live entries over 5/8 of the table: grow to the largest class
+            // with at most 2 slots per live entry. Classes step by at most
+            // 25%, so that class holds at least 1.6 slots per entry: the new
+            // table is between 1/2 and 5/8 full, and the next rebuild is at
+            // least cap/8 links away (amortised O(1) per link). Otherwise
+            // the tombstones are the problem: rebuild at the same size.
+            let new_cap = if live * 8 > cap * 5 {
+                grown_capacity(live)
             } else {
                 cap
             };
@@ -249,7 +261,7 @@ impl<'g> ShardWriter<'_, 'g> {
         let cap = self.table().capacity();
         let st = self.state();
         if cap > st.min_capacity && st.occupied * 8 < cap {
-            let new_cap = (st.occupied * 4).next_power_of_two().max(st.min_capacity);
+            let new_cap = capacity_at_most(st.occupied * 2).max(st.min_capacity);
             self.replace(new_cap);
         }
     }
@@ -313,12 +325,27 @@ impl Shard {
     }
 }
 
+/// Most slots in use (live entries and tombstones) per slot of a table, as
+/// a fraction: past it, the writer rebuilds the table before linking.
+const MAX_LOAD: (usize, usize) = (3, 4);
+
+/// The capacity a table grows to when `live` entries fill more than 5/8 of
+/// it: the largest class with at most two slots per entry (at least 1.6,
+/// see `ShardWriter::link`).
+fn grown_capacity(live: usize) -> usize {
+    let cap = live
+        .checked_mul(2)
+        .map(capacity_at_most)
+        .expect("capacity overflow");
+    debug_assert!(cap * 5 >= live * 8, "capacity classes step by at most 25%");
+    cap
+}
+
 /// Slots for a shard that should hold `entries` without growing.
 pub(crate) fn slots_for(entries: usize) -> usize {
     entries
-        .checked_mul(2)
-        .and_then(usize::checked_next_power_of_two)
-        .filter(|&n| n <= isize::MAX as usize / core::mem::size_of::<usize>())
+        .checked_mul(MAX_LOAD.1)
+        .map(|n| n.div_ceil(MAX_LOAD.0))
+        .and_then(capacity_at_least)
         .unwrap_or_else(|| panic!("capacity overflow: cannot size a table for {entries} entries"))
-        .max(MIN_CAPACITY)
 }

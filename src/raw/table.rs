@@ -1,7 +1,9 @@
 //! One shard's open-addressing table of entry pointers.
 //!
-//! A table is a power-of-two array of slots probed linearly from the key's
-//! hash. A slot is an atomic word holding one of:
+//! A table is an array of slots probed linearly from the key's home slot
+//! (the hash scaled to the capacity: `hash * capacity >> 64`, so any
+//! capacity works, not only powers of two). A slot is an atomic word
+//! holding one of:
 //!
 //! * `EMPTY` (null): never used in this table; ends every probe;
 //! * `TOMBSTONE`: held an entry that was unlinked; probes go on past it;
@@ -22,12 +24,20 @@
 //!
 //! # Layout
 //!
-//! A table is one 64-aligned allocation of slots and nothing else. The shard
-//! refers to it with a [`TableWord`]: the allocation's address with
-//! `log2(capacity)` in its 6 low bits. A reader therefore finds its slot
-//! from the one word it loads from the shard (address + index from the hash
-//! and the capacity in the same word): shard word, slot, entry are the only
-//! dependent loads of a lookup.
+//! A table is one 128-aligned allocation of slots and nothing else. The
+//! shard refers to it with a [`TableWord`]: the allocation's address with
+//! the table's *capacity class* in its 7 low bits. A reader therefore finds
+//! its slot from the one word it loads from the shard (address + index from
+//! the hash and the capacity in the same word): shard word, slot, entry are
+//! the only dependent loads of a lookup.
+//!
+//! # Capacity classes
+//!
+//! Class `c` has `((4 + c % 4) << (c / 4)) / 4` slots: 8, 10, 12, 14, 16, 20,
+//! 24, 28, 32, ... (four steps per doubling, each at most 25%). Steps that
+//! fine let the shard keep every grown table between half and three
+//! quarters full (see `shard.rs`), so slots cost at most 16 bytes per live
+//! entry, where power-of-two tables cost up to 32.
 
 use core::alloc::Layout;
 use core::marker::PhantomData;
@@ -44,10 +54,54 @@ const TOMBSTONE_ADDR: usize = 1;
 /// is 2, so that a model forces growth with two entries.
 pub(crate) const MIN_CAPACITY: usize = if cfg!(shadow_vars_loom) { 2 } else { 8 };
 
-/// Fingerprint of a hash: its top 4 bits (the slot index uses the low bits).
+/// Fingerprint of a hash: its low 4 bits (the home slot comes from the high
+/// bits, through the multiply in [`Table::home`]).
 #[inline(always)]
 fn fingerprint(hash: u64) -> usize {
-    (hash >> 60) as usize & TAG_MASK
+    hash as usize & TAG_MASK
+}
+
+/// Class codes fit in the 7 low bits of a 128-aligned address.
+const CLASS_BITS: usize = 127;
+
+/// Slots of capacity class `code` (see the module docs).
+#[inline(always)]
+const fn class_capacity(code: usize) -> usize {
+    ((4 + (code & 3)) << (code >> 2)) >> 2
+}
+
+/// The largest table any class describes that fits the address space.
+fn class_fits(code: usize) -> bool {
+    (code >> 2) < usize::BITS as usize - 3
+        && class_capacity(code) <= isize::MAX as usize / core::mem::size_of::<usize>()
+}
+
+/// The smallest capacity class with at least `n` slots (and at least
+/// [`MIN_CAPACITY`]), or `None` if no table that large can exist.
+pub(crate) fn capacity_at_least(n: usize) -> Option<usize> {
+    let n = n.max(MIN_CAPACITY);
+    (0..=CLASS_BITS)
+        .take_while(|&c| class_fits(c))
+        .map(class_capacity)
+        .find(|&cap| cap >= n)
+}
+
+/// The largest capacity class with at most `n` slots, but never below
+/// [`MIN_CAPACITY`].
+pub(crate) fn capacity_at_most(n: usize) -> usize {
+    (0..=CLASS_BITS)
+        .take_while(|&c| class_fits(c))
+        .map(class_capacity)
+        .filter(|&cap| cap >= MIN_CAPACITY && cap <= n)
+        .last()
+        .unwrap_or(MIN_CAPACITY)
+}
+
+/// The class code of a capacity returned by the two functions above.
+fn class_code(capacity: usize) -> usize {
+    (0..=CLASS_BITS)
+        .find(|&c| class_capacity(c) == capacity)
+        .expect("a table capacity is a capacity class")
 }
 
 /// A decoded slot word.
@@ -87,34 +141,34 @@ pub(crate) enum Probe {
     },
 }
 
-/// The pointee type of a [`TableWord`]: gives the word its 64-byte alignment
-/// (6 tag bits). Never read as such.
-#[repr(C, align(64))]
-pub(crate) struct TableBlock([u8; 64]);
+/// The pointee type of a [`TableWord`]: gives the word its 128-byte
+/// alignment (7 tag bits). Never read as such.
+#[repr(C, align(128))]
+pub(crate) struct TableBlock([u8; 128]);
 
-/// A table allocation's address with `log2(capacity)` in its low 6 bits.
+/// A table allocation's address with its capacity class in its low 7 bits.
 pub(crate) type TableWord = *mut TableBlock;
 
-const CAPACITY_BITS: usize = 63;
-
-/// A view of a live table: its slots and mask, decoded from a [`TableWord`].
-/// Valid for `'a` (the caller's pin or shard lock keeps the table alive).
+/// A view of a live table: its slots and capacity, decoded from a
+/// [`TableWord`]. Valid for `'a` (the caller's pin or shard lock keeps the
+/// table alive).
 #[derive(Clone, Copy)]
 pub(crate) struct Table<'a> {
     slots: NonNull<AtomicPtr<EntryHeader>>,
-    mask: usize,
+    capacity: usize,
     _life: PhantomData<&'a [AtomicPtr<EntryHeader>]>,
 }
 
 impl Table<'_> {
-    /// Allocates a table of `capacity` slots, all `EMPTY` (a power of two, at
-    /// least `MIN_CAPACITY`), and returns its word. Free it with [`free`].
+    /// Allocates a table of `capacity` slots, all `EMPTY` (a capacity class
+    /// from [`capacity_at_least`] or [`capacity_at_most`]), and returns its
+    /// word. Free it with [`free`].
     ///
     /// # Panics
-    /// If the allocation size overflows (never for capacities from
-    /// `shard::slots_for`, which checks first).
+    /// If `capacity` is not a capacity class.
     pub(crate) fn alloc(capacity: usize) -> TableWord {
-        debug_assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
+        let code = class_code(capacity);
+        debug_assert!(capacity >= MIN_CAPACITY);
         let layout = Self::layout(capacity);
         // SAFETY: the layout has a non-zero size (capacity >= 8 slots).
         let base = unsafe { std::alloc::alloc(layout) };
@@ -126,13 +180,12 @@ impl Table<'_> {
             // SAFETY: `i < capacity`: inside the allocation, aligned.
             unsafe { slots.add(i).write(AtomicPtr::new(ptr::null_mut())) };
         }
-        let log2 = capacity.trailing_zeros() as usize;
-        base.cast::<TableBlock>().map_addr(|a| a | log2)
+        base.cast::<TableBlock>().map_addr(|a| a | code)
     }
 
     fn layout(capacity: usize) -> Layout {
         Layout::array::<AtomicPtr<EntryHeader>>(capacity)
-            .and_then(|l| l.align_to(64))
+            .and_then(|l| l.align_to(core::mem::align_of::<TableBlock>()))
             .expect("capacity overflow: table too large")
     }
 
@@ -161,22 +214,41 @@ impl<'a> Table<'a> {
     /// `word` came from [`Table::alloc`] and stays allocated for `'a`.
     #[inline(always)]
     pub(crate) unsafe fn from_word(word: TableWord) -> Table<'a> {
-        let log2 = word.addr() & CAPACITY_BITS;
+        let code = word.addr() & CLASS_BITS;
         let base = word
-            .map_addr(|a| a & !CAPACITY_BITS)
+            .map_addr(|a| a & !CLASS_BITS)
             .cast::<AtomicPtr<EntryHeader>>();
         // SAFETY: a table's address is never null (by the caller).
         let slots = unsafe { NonNull::new_unchecked(base) };
         Table {
             slots,
-            mask: (1usize << log2) - 1,
+            capacity: class_capacity(code),
             _life: PhantomData,
         }
     }
 
     #[inline]
     pub(crate) fn capacity(&self) -> usize {
-        self.mask + 1
+        self.capacity
+    }
+
+    /// The slot a key with this hash is probed from: the high bits of the
+    /// hash scaled to the capacity (a multiply, no division).
+    #[inline(always)]
+    pub(crate) fn home(&self, hash: u64) -> usize {
+        ((u128::from(hash) * self.capacity as u128) >> 64) as usize
+    }
+
+    /// The slot after `i`, wrapping around.
+    #[inline(always)]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.capacity { 0 } else { i + 1 }
+    }
+
+    /// The slot before `i`, wrapping around.
+    #[inline(always)]
+    fn prev(&self, i: usize) -> usize {
+        if i == 0 { self.capacity - 1 } else { i - 1 }
     }
 
     /// Loads slot `i`. Acquire: pairs with the Release store that linked the
@@ -194,9 +266,10 @@ impl<'a> Table<'a> {
     /// still be linearizable, since such a lookup overlaps the free; skipping
     /// it is defence in depth that costs one bit test on a loaded word.)
     ///
-    /// Terminates: at most half of a table's slots are ever non-`EMPTY`
-    /// (writers rebuild before exceeding that; emptying tombstones only adds
-    /// `EMPTY` slots), so every probe sequence meets an `EMPTY` slot.
+    /// Terminates: at most three quarters of a table's slots are ever
+    /// non-`EMPTY` (writers rebuild before exceeding that; emptying
+    /// tombstones only adds `EMPTY` slots), so every probe sequence meets an
+    /// `EMPTY` slot.
     ///
     /// Safety of the returned pointer: valid while the caller stays pinned
     /// in the epoch in which it loaded this table (entries are retired
@@ -204,7 +277,7 @@ impl<'a> Table<'a> {
     #[inline(always)]
     pub(crate) fn find(&self, hash: u64, key: Key) -> Option<(*const EntryHeader, Meta)> {
         let fp = fingerprint(hash);
-        let mut i = hash as usize & self.mask;
+        let mut i = self.home(hash);
         loop {
             let word = self.slot(i).load(Ordering::Acquire);
             let addr = word.addr();
@@ -224,25 +297,26 @@ impl<'a> Table<'a> {
             } else if addr == 0 {
                 return None;
             }
-            i = (i + 1) & self.mask;
+            i = self.next(i);
         }
     }
 
-    /// Slot `i & mask`, without a bounds check.
+    /// Slot `i` (`i < capacity`), without a bounds check.
     #[inline(always)]
     fn slot(&self, i: usize) -> &'a AtomicPtr<EntryHeader> {
-        debug_assert!(i <= self.mask);
-        // SAFETY: the table has `mask + 1` initialized slots (`alloc`) and
-        // lives for 'a; `i & mask <= mask`.
-        unsafe { &*self.slots.as_ptr().add(i & self.mask) }
+        debug_assert!(i < self.capacity);
+        // SAFETY: the table has `capacity` initialized slots (`alloc`) and
+        // lives for 'a; every index passed here comes from `home`, `next` or
+        // `prev` (all below `capacity`) or from a probe of this table.
+        unsafe { &*self.slots.as_ptr().add(i) }
     }
 
     /// Writer's lookup (shard lock held): the key's slot, or where to put it.
     pub(crate) fn probe(&self, hash: u64, key: Key) -> Probe {
         let fp = fingerprint(hash);
-        let mut i = hash as usize & self.mask;
+        let mut i = self.home(hash);
         let mut first_tombstone = None;
-        for _ in 0..=self.mask {
+        for _ in 0..self.capacity {
             match self.load(i) {
                 SlotWord::Empty => break,
                 SlotWord::Tombstone => {
@@ -258,7 +332,7 @@ impl<'a> Table<'a> {
                     }
                 }
             }
-            i = (i + 1) & self.mask;
+            i = self.next(i);
         }
         match first_tombstone {
             Some(index) => Probe::Vacant {
@@ -300,17 +374,17 @@ impl<'a> Table<'a> {
             ptr::without_provenance_mut(TOMBSTONE_ADDR),
             Ordering::Release,
         );
-        if !matches!(self.load((index + 1) & self.mask), SlotWord::Empty) {
+        if !matches!(self.load(self.next(index)), SlotWord::Empty) {
             return 1;
         }
         // The cluster ends here: empty the tombstones before it, last first,
         // so every emptied slot is followed by an EMPTY one when it empties.
         let mut emptied = 0;
         let mut i = index;
-        while matches!(self.load(i), SlotWord::Tombstone) && emptied <= self.mask {
+        while matches!(self.load(i), SlotWord::Tombstone) && emptied < self.capacity {
             self.slot(i).store(ptr::null_mut(), Ordering::Release);
             emptied += 1;
-            i = i.wrapping_sub(1) & self.mask;
+            i = self.prev(i);
         }
         1 - emptied as isize
     }

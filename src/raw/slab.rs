@@ -1,0 +1,364 @@
+//! A shard's slab: small entries packed into chunks instead of one heap
+//! allocation each.
+//!
+//! Entries of up to 32 bytes (an `Entry<u64>`, or any value of up to 8
+//! bytes) and of up to 64 bytes (values of up to 40 bytes) are carved from
+//! 64-aligned chunks of blocks of exactly that size. Compared with one
+//! `malloc` per entry this is:
+//!
+//! * **dense**: a 32-byte entry takes 32 bytes, where glibc's allocator
+//!   takes a 48-byte chunk for it;
+//! * **aligned**: a block never straddles two cache lines (a 32-byte entry
+//!   in a 48-byte malloc chunk straddles one time in four, and a lookup of
+//!   such an entry misses twice);
+//! * **cheaper**: allocating and freeing are a few list operations under an
+//!   uncontended lock, instead of the allocator's slow path (the epoch frees
+//!   entries in batches, which drains the allocator's per-thread caches).
+//!
+//! Larger entries use the global allocator (`Box`), as before.
+//!
+//! # Concurrency and lifetime
+//!
+//! Everything is under one mutex per slab. Blocks are allocated by creators
+//! (before they take the shard's writer lock) and freed by whoever runs an
+//! entry's deferred destruction, on any thread, possibly after the map was
+//! dropped. So the slab's shared part lives in its own allocation, and is
+//! freed by whoever leaves it last: the shard (dropping its [`Slab`]) if no
+//! chunk is left, else the free that empties the last chunk. Both decide
+//! under the mutex, and nothing can reach the slab after that: the shard is
+//! gone and every block was freed. Empty chunks are freed at once, so a map
+//! emptied by frees gives its memory back.
+//!
+//! The mutex is never held while user code runs (a value's `Drop` runs
+//! before its block is freed, and no allocation runs a constructor), never
+//! together with the shard's writer lock (creators allocate before taking
+//! it), and nothing pins while holding it (so no deferred destruction can
+//! run under it): it cannot take part in a deadlock.
+
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
+
+use crate::sync::{self, Mutex};
+
+/// Block sizes of the classes (a block's alignment is its size).
+pub(crate) const CLASS_SIZES: [usize; 2] = [32, 64];
+
+/// Chunks are aligned to this (the largest block size).
+const CHUNK_ALIGN: usize = 64;
+/// A class's first chunk holds this many blocks, the next twice as many,
+/// and so on up to `MAX_CHUNK_BYTES`: a shard with a handful of entries
+/// takes little, a large one allocates a chunk every few hundred entries.
+const MIN_CHUNK_BLOCKS: usize = 4;
+const MAX_CHUNK_BYTES: usize = 8 << 10;
+
+/// The slab class of a block of `layout`, if any.
+pub(crate) const fn class_of(layout: Layout) -> Option<usize> {
+    if layout.size() <= CLASS_SIZES[0] && layout.align() <= CLASS_SIZES[0] {
+        Some(0)
+    } else if layout.size() <= CLASS_SIZES[1] && layout.align() <= CLASS_SIZES[1] {
+        Some(1)
+    } else {
+        None
+    }
+}
+
+/// The shard's handle on its slab (owner of the shared part until dropped).
+pub(crate) struct Slab {
+    shared: NonNull<Mutex<SlabState>>,
+}
+
+/// A copy of the slab's address, captured by deferred destructions; valid
+/// while a block allocated from the slab is not freed yet (see the module
+/// docs).
+#[derive(Clone, Copy)]
+pub(crate) struct SlabRef {
+    shared: NonNull<Mutex<SlabState>>,
+}
+
+// SAFETY: the shared state is only accessed under its mutex; the pointer
+// itself is an address, and its lifetime rule (module docs) does not depend
+// on the thread.
+unsafe impl Send for Slab {}
+// SAFETY: as above; `&Slab` only allows `alloc` and `handle`, both of which
+// lock the mutex.
+unsafe impl Sync for Slab {}
+// SAFETY: as for `Slab`.
+unsafe impl Send for SlabRef {}
+// SAFETY: as for `Slab`.
+unsafe impl Sync for SlabRef {}
+
+struct SlabState {
+    /// Cleared when the shard drops its `Slab`.
+    owned: bool,
+    /// Every chunk, sorted by address (a freed block finds its chunk by
+    /// binary search).
+    chunks: Vec<Chunk>,
+    /// Per class: chunks with a free block (a stack of addresses; each
+    /// chunk with room is in it exactly once).
+    avail: [Vec<usize>; 2],
+    /// Per class: chunks allocated (for the next chunk's size).
+    chunk_count: [usize; 2],
+}
+
+struct Chunk {
+    base: NonNull<u8>,
+    class: usize,
+    /// Blocks in the chunk.
+    blocks: usize,
+    /// Blocks handed out so far from the never-used tail.
+    bumped: usize,
+    /// Blocks allocated and not freed.
+    live: usize,
+    /// Freed blocks, linked through their first word.
+    free: *mut u8,
+}
+
+impl Chunk {
+    fn layout(class: usize, blocks: usize) -> Layout {
+        Layout::from_size_align(CLASS_SIZES[class] * blocks, CHUNK_ALIGN).expect("chunk layout")
+    }
+
+    fn bytes(&self) -> usize {
+        CLASS_SIZES[self.class] * self.blocks
+    }
+
+    fn has_room(&self) -> bool {
+        self.live < self.blocks
+    }
+}
+
+impl Slab {
+    pub(crate) fn new() -> Slab {
+        let state = Mutex::new(SlabState {
+            owned: true,
+            chunks: Vec::new(),
+            avail: [Vec::new(), Vec::new()],
+            chunk_count: [0, 0],
+        });
+        Slab {
+            shared: NonNull::from(Box::leak(Box::new(state))),
+        }
+    }
+
+    /// A copy of the slab's address for a deferred free.
+    pub(crate) fn handle(&self) -> SlabRef {
+        SlabRef {
+            shared: self.shared,
+        }
+    }
+
+    /// A block of class `class` (`CLASS_SIZES[class]` bytes, aligned to its
+    /// size), uninitialized. Free it with [`SlabRef::free`].
+    pub(crate) fn alloc(&self, class: usize) -> NonNull<u8> {
+        // SAFETY: the shard owns the slab, so the shared part is live.
+        let mut st = sync::lock(unsafe { self.shared.as_ref() });
+        let i = match st.avail[class].last() {
+            Some(&base) => st.find(base),
+            None => st.new_chunk(class),
+        };
+        let chunk = &mut st.chunks[i];
+        let block = if chunk.free.is_null() {
+            // SAFETY: `bumped < blocks` (the chunk has room and no free
+            // block): inside the chunk.
+            let b = unsafe { chunk.base.as_ptr().add(chunk.bumped * CLASS_SIZES[class]) };
+            chunk.bumped += 1;
+            b
+        } else {
+            let b = chunk.free;
+            // SAFETY: a freed block of this chunk holds the next free block's
+            // address in its first word (written by `free`, aligned).
+            chunk.free = unsafe { b.cast::<*mut u8>().read() };
+            b
+        };
+        chunk.live += 1;
+        if !chunk.has_room() {
+            st.avail[class].pop();
+        }
+        // SAFETY: a block address inside a live chunk is not null.
+        unsafe { NonNull::new_unchecked(block) }
+    }
+}
+
+impl SlabState {
+    /// The index of the chunk containing address `addr`.
+    fn find(&self, addr: usize) -> usize {
+        let i = self
+            .chunks
+            .partition_point(|c| c.base.as_ptr().addr() <= addr)
+            .checked_sub(1)
+            .expect("a block of this slab");
+        debug_assert!(addr < self.chunks[i].base.as_ptr().addr() + self.chunks[i].bytes());
+        i
+    }
+
+    /// Allocates an empty chunk of `class`, adds it to `chunks` and to the
+    /// class's `avail`, and returns its index.
+    fn new_chunk(&mut self, class: usize) -> usize {
+        let max_blocks = MAX_CHUNK_BYTES / CLASS_SIZES[class];
+        let blocks = MIN_CHUNK_BLOCKS
+            .checked_shl(self.chunk_count[class].min(16) as u32)
+            .map_or(max_blocks, |b| b.min(max_blocks));
+        let layout = Chunk::layout(class, blocks);
+        // SAFETY: the layout's size is non-zero.
+        let base = NonNull::new(unsafe { std::alloc::alloc(layout) })
+            .unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        let i = self.chunks.partition_point(|c| c.base < base);
+        self.chunks.insert(
+            i,
+            Chunk {
+                base,
+                class,
+                blocks,
+                bumped: 0,
+                live: 0,
+                free: ptr::null_mut(),
+            },
+        );
+        self.avail[class].push(base.as_ptr().addr());
+        self.chunk_count[class] += 1;
+        i
+    }
+
+    /// Frees the now empty chunk at index `i`.
+    fn free_chunk(&mut self, i: usize) {
+        let chunk = self.chunks.remove(i);
+        debug_assert_eq!(chunk.live, 0);
+        let addr = chunk.base.as_ptr().addr();
+        let avail = &mut self.avail[chunk.class];
+        // An empty chunk has room, so it is in `avail` exactly once.
+        let at = avail
+            .iter()
+            .rposition(|&a| a == addr)
+            .expect("empty chunk in avail");
+        avail.swap_remove(at);
+        self.chunk_count[chunk.class] -= 1;
+        // SAFETY: allocated in `new_chunk` with this layout; no block of it
+        // is in use (`live == 0`) and it is no longer listed anywhere.
+        unsafe {
+            std::alloc::dealloc(
+                chunk.base.as_ptr(),
+                Chunk::layout(chunk.class, chunk.blocks),
+            )
+        };
+        if self.chunks.is_empty() {
+            // Give the bookkeeping's memory back too.
+            self.chunks = Vec::new();
+            self.avail = [Vec::new(), Vec::new()];
+        }
+    }
+}
+
+impl SlabRef {
+    /// Returns `block` to the slab, and frees the slab if the shard is gone
+    /// and this was its last block.
+    ///
+    /// # Safety
+    /// `block` came from [`Slab::alloc`] of this slab, is freed once, and
+    /// nothing uses it any more (its value, if any, was dropped).
+    pub(crate) unsafe fn free(self, block: NonNull<u8>) {
+        // SAFETY: `block` is not freed yet, so its chunk is live, so the
+        // shared part is live (module docs).
+        let shared = unsafe { self.shared.as_ref() };
+        let mut st = sync::lock(shared);
+        let i = st.find(block.as_ptr().addr());
+        let chunk = &mut st.chunks[i];
+        let had_room = chunk.has_room();
+        // SAFETY: the block is ours (caller), at least pointer-sized and
+        // -aligned (32 or 64 bytes, aligned to its size).
+        unsafe { block.as_ptr().cast::<*mut u8>().write(chunk.free) };
+        chunk.free = block.as_ptr();
+        chunk.live -= 1;
+        let (class, base, empty) = (chunk.class, chunk.base.as_ptr().addr(), chunk.live == 0);
+        if !had_room {
+            st.avail[class].push(base);
+        }
+        if empty {
+            st.free_chunk(i);
+        }
+        let last = !st.owned && st.chunks.is_empty();
+        drop(st);
+        if last {
+            // SAFETY: the shard dropped its handle and no block is left, so
+            // no one can reach the slab any more (module docs).
+            unsafe { free_shared(self.shared) };
+        }
+    }
+}
+
+impl Drop for Slab {
+    fn drop(&mut self) {
+        // SAFETY: the shard still owns the slab until the end of this call.
+        let shared = unsafe { self.shared.as_ref() };
+        let mut st = sync::lock(shared);
+        st.owned = false;
+        let last = st.chunks.is_empty();
+        drop(st);
+        if last {
+            // SAFETY: no block is outstanding and the owner is gone.
+            unsafe { free_shared(self.shared) };
+        }
+    }
+}
+
+/// Frees the shared part.
+///
+/// # Safety
+/// No one holds or can obtain a reference to it any more.
+unsafe fn free_shared(shared: NonNull<Mutex<SlabState>>) {
+    // SAFETY: allocated by `Box::leak` in `Slab::new`; unreachable (caller).
+    drop(unsafe { Box::from_raw(shared.as_ptr()) });
+}
+
+#[cfg(all(test, not(shadow_vars_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_aligned_distinct_and_memory_returns() {
+        let slab = Slab::new();
+        let mut blocks = Vec::new();
+        for i in 0..2000 {
+            let class = i % 2;
+            let b = slab.alloc(class);
+            assert_eq!(b.as_ptr().addr() % CLASS_SIZES[class], 0);
+            // SAFETY: a fresh block of at least 32 bytes.
+            unsafe { b.as_ptr().write_bytes(i as u8, CLASS_SIZES[class]) };
+            blocks.push((b, class, i as u8));
+        }
+        let mut addrs: Vec<usize> = blocks.iter().map(|b| b.0.as_ptr().addr()).collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        assert_eq!(addrs.len(), blocks.len(), "a block handed out twice");
+        // Free every other one, reallocate, then free all.
+        for (b, class, fill) in blocks.iter().step_by(2) {
+            // SAFETY: written above, not freed yet.
+            assert!((0..CLASS_SIZES[*class]).all(|k| unsafe { *b.as_ptr().add(k) } == *fill));
+            // SAFETY: from this slab, freed once.
+            unsafe { slab.handle().free(*b) };
+        }
+        let again: Vec<_> = (0..1000).map(|i| (slab.alloc(i % 2), i % 2)).collect();
+        for (b, _) in again {
+            // SAFETY: from this slab, freed once.
+            unsafe { slab.handle().free(b) };
+        }
+        for (b, _, _) in blocks.iter().skip(1).step_by(2) {
+            // SAFETY: from this slab, freed once.
+            unsafe { slab.handle().free(*b) };
+        }
+        // SAFETY: owned; no one else holds the slab.
+        let st = sync::lock(unsafe { slab.shared.as_ref() });
+        assert!(st.chunks.is_empty() && st.chunks.capacity() == 0);
+        assert!(st.avail.iter().all(|a| a.capacity() == 0));
+    }
+
+    #[test]
+    fn outlives_its_shard_until_the_last_free() {
+        let slab = Slab::new();
+        let b = slab.alloc(0);
+        let handle = slab.handle();
+        drop(slab);
+        // SAFETY: allocated above, freed once; the slab is freed here (Miri
+        // reports a leak or a use after free otherwise).
+        unsafe { handle.free(b) };
+    }
+}
