@@ -7,9 +7,13 @@
 //!
 //! * `EMPTY` (null): never used in this table; ends every probe;
 //! * `TOMBSTONE`: held an entry that was unlinked; probes go on past it;
-//! * an entry pointer with a 4-bit **fingerprint** of the key's hash in its
-//!   low bits (entries are 16-aligned), so a probe dereferences an entry only
-//!   when 4 more bits of the hash agree.
+//! * an entry pointer with an 11-bit **fingerprint** of the key's hash in
+//!   its unused bits: the 4 low ones (entries are 16-aligned) and, on 64-bit
+//!   targets, the 7 high ones (no user-space address uses bits 57-63: x86-64
+//!   with 5-level paging and RISC-V Sv57 stop at bit 56, AArch64 at bit 51).
+//!   A probe dereferences an entry that is not the one it looks for once in
+//!   2048 slots it passes (once in 16 on 32-bit targets): a lookup of an
+//!   absent key touches no entry, and a hit touches only its own.
 //!
 //! Only the shard's writer (holding the shard lock) stores into a table.
 //! A slot goes back to `EMPTY` only when it is a tombstone *at the end of a
@@ -47,18 +51,23 @@ use super::entry::{ENTRY_ALIGN, EntryHeader, Meta};
 use crate::key::{Key, KeyHasher};
 use crate::sync::{AtomicPtr, Ordering};
 
-const TAG_MASK: usize = ENTRY_ALIGN - 1;
+/// Slot bits that hold the fingerprint, not the address: the low bits an
+/// entry's alignment leaves zero, and the top 7 bits of a 64-bit address
+/// (none on 32-bit targets, where the cast drops them).
+const LOW_TAG: usize = ENTRY_ALIGN - 1;
+const TAG_MASK: usize = LOW_TAG | (0x7F_u64 << 57) as usize;
 const TOMBSTONE_ADDR: usize = 1;
 
 /// The smallest table (slots). Tables never shrink below it. Under loom it
 /// is 2, so that a model forces growth with two entries.
 pub(crate) const MIN_CAPACITY: usize = if cfg!(shadow_vars_loom) { 2 } else { 8 };
 
-/// Fingerprint of a hash: its low 4 bits (the home slot comes from the high
-/// bits, through the multiply in [`Table::home`]).
+/// Fingerprint of a hash: its 11 low bits, placed in the slot's tag bits
+/// (the home slot comes from the high bits, through the multiply in
+/// [`Table::home`], so the two are independent).
 #[inline(always)]
 fn fingerprint(hash: u64) -> usize {
-    hash as usize & TAG_MASK
+    ((hash & 0xF) | ((hash >> 4) & 0x7F) << 57) as usize & TAG_MASK
 }
 
 /// Class codes fit in the 7 low bits of a 128-aligned address.
@@ -283,7 +292,7 @@ impl<'a> Table<'a> {
             let addr = word.addr();
             // An entry whose fingerprint matches (the common case on a hit);
             // EMPTY (0) and TOMBSTONE (1) have no address bits.
-            if addr & TAG_MASK == fp && addr > TAG_MASK {
+            if addr & TAG_MASK == fp && addr > LOW_TAG {
                 let e = word.map_addr(|a| a & !TAG_MASK).cast_const();
                 // SAFETY: a linked entry stays allocated until retired
                 // through the epoch, and the caller is pinned (see above).
@@ -354,6 +363,7 @@ impl<'a> Table<'a> {
     /// Release: the entry's header (and its `INIT` meta) become visible to
     /// every reader that loads this slot with Acquire.
     pub(crate) fn link(&self, index: usize, hash: u64, entry: *const EntryHeader) {
+        debug_assert_eq!(entry.addr() & TAG_MASK, 0, "entry address uses tag bits");
         let word = entry.cast_mut().map_addr(|a| a | fingerprint(hash));
         self.slot(index).store(word, Ordering::Release);
     }
