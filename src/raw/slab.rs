@@ -93,8 +93,8 @@ struct SlabState {
     /// Every chunk, sorted by address (a freed block finds its chunk by
     /// binary search).
     chunks: Vec<Chunk>,
-    /// Per class: chunks with a free block (a stack of addresses; each
-    /// chunk with room is in it exactly once).
+    /// Per class: chunks with a free block (a stack of indices into
+    /// `chunks`; each chunk with room is in it exactly once).
     avail: [Vec<usize>; 2],
     /// Per class: chunks allocated (for the next chunk's size).
     chunk_count: [usize; 2],
@@ -153,7 +153,7 @@ impl Slab {
         // SAFETY: the shard owns the slab, so the shared part is live.
         let mut st = sync::lock(unsafe { self.shared.as_ref() });
         let i = match st.avail[class].last() {
-            Some(&base) => st.find(base),
+            Some(&i) => i,
             None => st.new_chunk(class),
         };
         let chunk = &mut st.chunks[i];
@@ -203,6 +203,9 @@ impl SlabState {
         let base = NonNull::new(unsafe { std::alloc::alloc(layout) })
             .unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
         let i = self.chunks.partition_point(|c| c.base < base);
+        for j in self.avail.iter_mut().flatten() {
+            *j += usize::from(*j >= i);
+        }
         self.chunks.insert(
             i,
             Chunk {
@@ -214,7 +217,7 @@ impl SlabState {
                 free: ptr::null_mut(),
             },
         );
-        self.avail[class].push(base.as_ptr().addr());
+        self.avail[class].push(i);
         self.chunk_count[class] += 1;
         i
     }
@@ -223,14 +226,16 @@ impl SlabState {
     fn free_chunk(&mut self, i: usize) {
         let chunk = self.chunks.remove(i);
         debug_assert_eq!(chunk.live, 0);
-        let addr = chunk.base.as_ptr().addr();
         let avail = &mut self.avail[chunk.class];
         // An empty chunk has room, so it is in `avail` exactly once.
         let at = avail
             .iter()
-            .rposition(|&a| a == addr)
+            .rposition(|&j| j == i)
             .expect("empty chunk in avail");
         avail.swap_remove(at);
+        for j in self.avail.iter_mut().flatten() {
+            *j -= usize::from(*j > i);
+        }
         self.chunk_count[chunk.class] -= 1;
         // SAFETY: allocated in `new_chunk` with this layout; no block of it
         // is in use (`live == 0`) and it is no longer listed anywhere.
@@ -268,9 +273,9 @@ impl SlabRef {
         unsafe { block.as_ptr().cast::<*mut u8>().write(chunk.free) };
         chunk.free = block.as_ptr();
         chunk.live -= 1;
-        let (class, base, empty) = (chunk.class, chunk.base.as_ptr().addr(), chunk.live == 0);
+        let (class, empty) = (chunk.class, chunk.live == 0);
         if !had_room {
-            st.avail[class].push(base);
+            st.avail[class].push(i);
         }
         if empty {
             st.free_chunk(i);
@@ -349,6 +354,52 @@ mod tests {
         let st = sync::lock(unsafe { slab.shared.as_ref() });
         assert!(st.chunks.is_empty() && st.chunks.capacity() == 0);
         assert!(st.avail.iter().all(|a| a.capacity() == 0));
+    }
+
+    /// Random allocations and frees in both classes: no block is handed out
+    /// twice, contents survive, and once all are freed every chunk is gone.
+    #[test]
+    fn random_churn_keeps_blocks_distinct_and_returns_memory() {
+        let slab = Slab::new();
+        let mut live: Vec<(NonNull<u8>, usize, u8)> = Vec::new();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let steps = if cfg!(miri) { 600 } else { 40_000 };
+        for step in 0..steps {
+            // Grow for the first half, shrink for the second, churn always.
+            let grow = if step < steps / 2 { 60 } else { 40 };
+            if live.is_empty() || next() % 100 < grow {
+                let class = (next() % 2) as usize;
+                let b = slab.alloc(class);
+                let fill = (step % 251) as u8;
+                // SAFETY: a fresh block of `CLASS_SIZES[class]` bytes.
+                unsafe { b.as_ptr().write_bytes(fill, CLASS_SIZES[class]) };
+                live.push((b, class, fill));
+            } else {
+                let (b, class, fill) = live.swap_remove(next() as usize % live.len());
+                // SAFETY: written when allocated, not freed since.
+                let intact = (0..CLASS_SIZES[class]).all(|k| unsafe { *b.as_ptr().add(k) } == fill);
+                assert!(intact, "a live block was overwritten");
+                // SAFETY: from this slab, freed once.
+                unsafe { slab.handle().free(b) };
+            }
+        }
+        let mut addrs: Vec<usize> = live.iter().map(|b| b.0.as_ptr().addr()).collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        assert_eq!(addrs.len(), live.len(), "a block handed out twice");
+        for (b, _, _) in live {
+            // SAFETY: from this slab, freed once.
+            unsafe { slab.handle().free(b) };
+        }
+        // SAFETY: owned; no one else holds the slab.
+        let st = sync::lock(unsafe { slab.shared.as_ref() });
+        assert!(st.chunks.is_empty() && st.chunks.capacity() == 0);
     }
 
     #[test]
