@@ -310,11 +310,11 @@ impl EntryHeader {
         let p = h.cast_mut();
         // Readers that may still hold `h` are pinned in an epoch no later than
         // ours, and `defer_unchecked` runs `f` only after all of them unpinned.
-        // SAFETY: `f` runs after every reader of `h` unpinned; it matches the
-        // entry's type and initialization, and runs once (retired once).
         // The closure is three words (`f`, `p`, `slab`): crossbeam stores it
-        // inline, without an allocation. `slab` stays valid until `p` is
-        // freed (see `slab.rs`).
+        // inline, without an allocation.
+        // SAFETY: `f` runs after every reader of `h` unpinned; it matches the
+        // entry's type and initialization, and runs once (retired once);
+        // `slab` stays valid until `p` is freed (see `slab.rs`).
         unsafe { guard.defer_unchecked(move || f(p, slab)) };
     }
 
