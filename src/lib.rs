@@ -102,12 +102,12 @@
 //! # Performance
 //!
 //! A lookup hashes the key (two multiplies), loads one shard's table and
-//! probes it linearly; an 11-bit fingerprint kept in each slot's unused
-//! pointer bits spares mismatched probes a dereference. Values of up to 40
-//! bytes live in per-shard slabs (32 bytes per entry for a `u64`, never
-//! across two cache lines), and tables stay between half and three quarters
-//! full once grown, so a map of `u64` values takes at most 48 bytes per
-//! entry. Use [`ShadowMap::pin`] to amortise the pin over a batch.
+//! probes it linearly; a fingerprint kept in each slot's unused pointer bits
+//! (11 bits on x86-64, 4 elsewhere) spares mismatched probes a dereference.
+//! Values of up to 40 bytes live in per-shard slabs (32 bytes per entry for
+//! a `u64`, never across two cache lines), and tables stay between half and
+//! three quarters full once grown, so a map of `u64` values takes at most 48
+//! bytes per entry. Use [`ShadowMap::pin`] to amortise the pin over a batch.
 //! `docs/BENCHMARKS.md` compares against dashmap, papaya, scc and a model of
 //! the kernel's table.
 

@@ -130,7 +130,9 @@ impl<T: Send + Sync + 'static> Entry<T> {
             }
             None => Box::into_raw(Box::new(entry)),
         };
-        p.cast::<EntryHeader>()
+        let p = p.cast::<EntryHeader>();
+        super::table::assert_untagged(p);
+        p
     }
 
     /// Frees an entry that was never linked (and so never seen by anyone).

@@ -7,13 +7,14 @@
 //!
 //! * `EMPTY` (null): never used in this table; ends every probe;
 //! * `TOMBSTONE`: held an entry that was unlinked; probes go on past it;
-//! * an entry pointer with an 11-bit **fingerprint** of the key's hash in
-//!   its unused bits: the 4 low ones (entries are 16-aligned) and, on 64-bit
-//!   targets, the 7 high ones (no user-space address uses bits 57-63: x86-64
-//!   with 5-level paging and RISC-V Sv57 stop at bit 56, AArch64 at bit 51).
-//!   A probe dereferences an entry that is not the one it looks for once in
-//!   2048 slots it passes (once in 16 on 32-bit targets): a lookup of an
-//!   absent key touches no entry, and a hit touches only its own.
+//! * an entry pointer with a **fingerprint** of the key's hash in its unused
+//!   bits: the 4 low ones (entries are 16-aligned) and, on x86-64, the 7 top
+//!   ones (user-space addresses are canonical with bits 57-63 clear, with
+//!   4- and 5-level paging alike). A probe dereferences an entry that is not
+//!   the one it looks for once in 2048 slots it passes on x86-64: a lookup of
+//!   an absent key touches no entry, and a hit touches only its own. Other
+//!   targets keep 4 bits (once in 16): AArch64 may carry MTE or TBI tags in
+//!   the top byte of heap pointers, which must not be overwritten.
 //!
 //! Only the shard's writer (holding the shard lock) stores into a table.
 //! A slot goes back to `EMPTY` only when it is a tombstone *at the end of a
@@ -52,22 +53,40 @@ use crate::key::{Key, KeyHasher};
 use crate::sync::{AtomicPtr, Ordering};
 
 /// Slot bits that hold the fingerprint, not the address: the low bits an
-/// entry's alignment leaves zero, and the top 7 bits of a 64-bit address
-/// (none on 32-bit targets, where the cast drops them).
+/// entry's alignment leaves zero, and on x86-64 the top 7 bits (see the
+/// module docs for why not elsewhere).
 const LOW_TAG: usize = ENTRY_ALIGN - 1;
-const TAG_MASK: usize = LOW_TAG | (0x7F_u64 << 57) as usize;
+const HIGH_TAG: usize = if cfg!(target_arch = "x86_64") {
+    (0x7F_u64 << 57) as usize
+} else {
+    0
+};
+const TAG_MASK: usize = LOW_TAG | HIGH_TAG;
 const TOMBSTONE_ADDR: usize = 1;
 
 /// The smallest table (slots). Tables never shrink below it. Under loom it
 /// is 2, so that a model forces growth with two entries.
 pub(crate) const MIN_CAPACITY: usize = if cfg!(shadow_vars_loom) { 2 } else { 8 };
 
-/// Fingerprint of a hash: its 11 low bits, placed in the slot's tag bits
-/// (the home slot comes from the high bits, through the multiply in
-/// [`Table::home`], so the two are independent).
+/// Fingerprint of a hash: its 11 low bits (4 where there is no high tag),
+/// placed in the slot's tag bits (the home slot comes from the high bits,
+/// through the multiply in [`Table::home`], so the two are independent).
 #[inline(always)]
 fn fingerprint(hash: u64) -> usize {
     ((hash & 0xF) | ((hash >> 4) & 0x7F) << 57) as usize & TAG_MASK
+}
+
+/// Panics if `entry`'s address uses bits a slot keeps for the fingerprint.
+/// Called on every new entry, before any lock is taken: an allocator
+/// handing out tagged pointers (x86-64 LAM) would otherwise have its tag
+/// overwritten. Two instructions.
+#[inline(always)]
+pub(crate) fn assert_untagged(entry: *const EntryHeader) {
+    assert!(
+        entry.addr() & TAG_MASK == 0,
+        "entry address {entry:p} uses the bits a table slot keeps for its fingerprint \
+         (tagged heap pointers are not supported)"
+    );
 }
 
 /// Class codes fit in the 7 low bits of a 128-aligned address.
@@ -363,6 +382,7 @@ impl<'a> Table<'a> {
     /// Release: the entry's header (and its `INIT` meta) become visible to
     /// every reader that loads this slot with Acquire.
     pub(crate) fn link(&self, index: usize, hash: u64, entry: *const EntryHeader) {
+        // Checked for real when the entry was allocated (`assert_untagged`).
         debug_assert_eq!(entry.addr() & TAG_MASK, 0, "entry address uses tag bits");
         let word = entry.cast_mut().map_addr(|a| a | fingerprint(hash));
         self.slot(index).store(word, Ordering::Release);
