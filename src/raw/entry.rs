@@ -61,6 +61,10 @@ pub(crate) mod state {
 /// that instantiates it), so the address comparison is only the fastest
 /// path; the check that decides is the comparison of the stored [`TypeId`]
 /// (a value, not a function: no indirect call on any lookup).
+///
+/// Aligned to 8 so that the meta word has 3 free low bits for the state on
+/// 32-bit targets too (its fields alone are 4-aligned there).
+#[repr(align(8))]
 pub(crate) struct VTable {
     type_id: TypeId,
     pub(crate) type_name: fn() -> &'static str,
@@ -173,7 +177,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
 /// `vtable` with `bits` in its low bits, keeping the pointer's provenance.
 #[inline]
 fn with_state(vtable: &'static VTable, bits: usize) -> *mut VTable {
-    debug_assert!(core::mem::align_of::<VTable>() > state::MASK);
+    const { assert!(core::mem::align_of::<VTable>() > state::MASK) };
     (vtable as *const VTable).cast_mut().map_addr(|a| a | bits)
 }
 
