@@ -236,6 +236,22 @@ impl Backend for ShadowVars {
 
 // ------------------------------------------------------- Mutex / RwLock<HashMap>
 
+/// `klp_shadow_alloc` on a locked std `HashMap`: `ctor` runs (under the
+/// caller's lock) only if `key` is absent; `true` if it inserted.
+fn insert_absent(
+    map: &mut HashMap<Key, u64, Hasher>,
+    key: Key,
+    ctor: impl FnOnce() -> u64,
+) -> bool {
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Occupied(_) => false,
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(ctor());
+            true
+        }
+    }
+}
+
 /// `Mutex<std HashMap>`; constructors run under the lock.
 pub(crate) struct MutexMap(Mutex<HashMap<Key, u64, Hasher>>);
 
@@ -245,13 +261,7 @@ impl Ops for MutexMap {
         self.0.lock().unwrap().get(&(parent, id)).copied()
     }
     fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
-        match self.0.lock().unwrap().entry((parent, id)) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(ctor());
-                true
-            }
-        }
+        insert_absent(&mut self.0.lock().unwrap(), (parent, id), ctor)
     }
     fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
         *self
@@ -293,13 +303,7 @@ impl Ops for RwLockMap {
         self.0.read().unwrap().get(&(parent, id)).copied()
     }
     fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
-        match self.0.write().unwrap().entry((parent, id)) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(ctor());
-                true
-            }
-        }
+        insert_absent(&mut self.0.write().unwrap(), (parent, id), ctor)
     }
     fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
         if let Some(v) = self.get(parent, id) {

@@ -299,11 +299,11 @@ impl EntryHeader {
     /// # Safety
     /// The entry is unlinked from every table a new reader could load, and
     /// no one else will retire it. `value_initialized` tells whether it went
-    /// through `READY`.
+    /// through `READY`; `slab` is the entry's shard's.
     pub(crate) unsafe fn retire(
         h: *const EntryHeader,
         value_initialized: bool,
-        slab: SlabRef,
+        slab: &Slab,
         guard: &crossbeam_epoch::Guard,
     ) {
         // SAFETY (of the deref): the caller is pinned and the entry is live.
@@ -313,7 +313,7 @@ impl EntryHeader {
         } else {
             vt.free_uninit
         };
-        let p = h.cast_mut();
+        let (p, slab) = (h.cast_mut(), slab.handle());
         // Readers that may still hold `h` are pinned in an epoch no later than
         // ours, and `defer_unchecked` runs `f` only after all of them unpinned.
         // The closure is three words (`f`, `p`, `slab`): crossbeam stores it
@@ -329,12 +329,12 @@ impl EntryHeader {
     /// # Safety
     /// The caller has exclusive access; the entry is `READY` or `DEAD` after
     /// `READY`, and is destroyed once; `slab` is its shard's.
-    pub(crate) unsafe fn destroy_ready_now(h: *mut EntryHeader, slab: SlabRef) {
+    pub(crate) unsafe fn destroy_ready_now(h: *mut EntryHeader, slab: &Slab) {
         // SAFETY: exclusive access by the caller.
         let vt = unsafe { (*h).meta() }.vtable();
         // SAFETY: by the caller, the value is initialized and this is the
         // only destruction.
-        unsafe { (vt.drop_ready)(h, slab) }
+        unsafe { (vt.drop_ready)(h, slab.handle()) }
     }
 }
 

@@ -286,7 +286,7 @@ impl RawMap {
             // SAFETY: unlinked just now by us (so retired once); READY, so
             // initialized. Retiring before `dtor` runs is safe: we stay
             // pinned, and it keeps a panicking `dtor` from leaking the entry.
-            unsafe { EntryHeader::retire(e, true, shard.slab().handle(), pin.guard()) };
+            unsafe { EntryHeader::retire(e, true, shard.slab(), pin.guard()) };
             // SAFETY: READY as `T`; alive while we are pinned.
             dtor(unsafe { Entry::<T>::value(e) });
             return true;
@@ -342,7 +342,7 @@ impl RawMap {
             }
             for &e in &unlinked {
                 // SAFETY: unlinked by us (retired once), READY.
-                unsafe { EntryHeader::retire(e, true, shard.slab().handle(), guard) };
+                unsafe { EntryHeader::retire(e, true, shard.slab(), guard) };
             }
             for e in unlinked.drain(..) {
                 // SAFETY: READY as `T` (checked above); alive while pinned.
@@ -385,7 +385,7 @@ impl RawMap {
             freed += unlinked.len();
             for e in unlinked {
                 // SAFETY: unlinked by us (retired once), READY.
-                unsafe { EntryHeader::retire(e, true, shard.slab().handle(), pin.guard()) };
+                unsafe { EntryHeader::retire(e, true, shard.slab(), pin.guard()) };
             }
             match in_flight {
                 // SAFETY: pinned since we saw it linked: still allocated.
@@ -485,7 +485,7 @@ impl Drop for FailedInit<'_> {
             self.shard.notify_parked();
         }
         // SAFETY: unlinked by us, once; its value was never initialized.
-        unsafe { EntryHeader::retire(self.entry, false, self.shard.slab().handle(), guard) };
+        unsafe { EntryHeader::retire(self.entry, false, self.shard.slab(), guard) };
     }
 }
 

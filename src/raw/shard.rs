@@ -153,7 +153,7 @@ impl Drop for Shard {
             // SAFETY: every entry linked in the current table of a map being
             // dropped is READY (constructors run inside `&self` calls, which
             // have ended) and is destroyed only here, once.
-            unsafe { EntryHeader::destroy_ready_now(e.cast_mut(), self.slab.handle()) };
+            unsafe { EntryHeader::destroy_ready_now(e.cast_mut(), &self.slab) };
         }
         // SAFETY: exclusive access; the current table is freed only here
         // (replaced ones were retired when replaced).

@@ -96,8 +96,6 @@ struct SlabState {
     /// Per class: chunks with a free block (a stack of indices into
     /// `chunks`; each chunk with room is in it exactly once).
     avail: [Vec<usize>; 2],
-    /// Per class: chunks allocated (for the next chunk's size).
-    chunk_count: [usize; 2],
 }
 
 struct Chunk {
@@ -133,7 +131,6 @@ impl Slab {
             owned: true,
             chunks: Vec::new(),
             avail: [Vec::new(), Vec::new()],
-            chunk_count: [0, 0],
         });
         Slab {
             shared: NonNull::from(Box::leak(Box::new(state))),
@@ -195,9 +192,10 @@ impl SlabState {
     /// class's `avail`, and returns its index.
     fn new_chunk(&mut self, class: usize) -> usize {
         let max_blocks = MAX_CHUNK_BYTES / CLASS_SIZES[class];
-        let blocks = MIN_CHUNK_BLOCKS
-            .checked_shl(self.chunk_count[class].min(16) as u32)
-            .map_or(max_blocks, |b| b.min(max_blocks));
+        // Once per chunk, so counting the class's chunks here is simpler
+        // than keeping a count in step with every insert and removal.
+        let n = self.chunks.iter().filter(|c| c.class == class).count();
+        let blocks = (MIN_CHUNK_BLOCKS << n.min(16)).min(max_blocks);
         let layout = Chunk::layout(class, blocks);
         // SAFETY: the layout's size is non-zero.
         let base = NonNull::new(unsafe { std::alloc::alloc(layout) })
@@ -218,7 +216,6 @@ impl SlabState {
             },
         );
         self.avail[class].push(i);
-        self.chunk_count[class] += 1;
         i
     }
 
@@ -236,7 +233,6 @@ impl SlabState {
         for j in self.avail.iter_mut().flatten() {
             *j -= usize::from(*j > i);
         }
-        self.chunk_count[chunk.class] -= 1;
         // SAFETY: allocated in `new_chunk` with this layout; no block of it
         // is in use (`live == 0`) and it is no longer listed anywhere.
         unsafe {
