@@ -89,6 +89,24 @@ pub(crate) fn assert_untagged(entry: *const EntryHeader) {
     );
 }
 
+/// How many slots ahead [`Table::entries`] prefetches the entry it will
+/// yield: at the loads tables are kept at, about 10 entries in flight.
+const PREFETCH_AHEAD: usize = 16;
+
+/// Asks the CPU to start loading `entry`'s first cache line (x86-64 only;
+/// a no-op elsewhere, and under Miri and loom, which have no caches).
+#[inline(always)]
+fn prefetch(entry: *const EntryHeader) {
+    #[cfg(all(target_arch = "x86_64", not(miri), not(shadow_vars_loom)))]
+    // SAFETY: a prefetch is a hint: it never faults, whatever the address,
+    // and does not change what any load or store observes.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(entry.cast())
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(miri), not(shadow_vars_loom))))]
+    let _ = entry;
+}
+
 /// Class codes fit in the 7 low bits of a 128-aligned address.
 const CLASS_BITS: usize = 127;
 
@@ -423,10 +441,24 @@ impl<'a> Table<'a> {
     ///
     /// The pointers are valid as long as the caller is pinned (readers) or
     /// holds the shard lock (writers) or owns the map (`Drop`).
+    ///
+    /// Slots are visited in order and each entry is prefetched
+    /// [`PREFETCH_AHEAD`] slots before it is yielded: every caller
+    /// dereferences the entries it gets (to rehash or destroy them), and
+    /// entries lie in allocation order, not slot order, so without it a
+    /// table larger than the caches costs one serial cache miss per entry.
     pub(crate) fn entries(self) -> impl Iterator<Item = (usize, *const EntryHeader)> + 'a {
-        (0..self.capacity()).filter_map(move |i| match self.load(i) {
-            SlotWord::Entry(e, _) => Some((i, e)),
-            _ => None,
+        let cap = self.capacity();
+        (0..cap).filter_map(move |i| {
+            if i + PREFETCH_AHEAD < cap
+                && let SlotWord::Entry(ahead, _) = self.load(i + PREFETCH_AHEAD)
+            {
+                prefetch(ahead);
+            }
+            match self.load(i) {
+                SlotWord::Entry(e, _) => Some((i, e)),
+                _ => None,
+            }
         })
     }
 
