@@ -121,10 +121,14 @@ pub(crate) fn growth_section() {
     let cap = env_ms("SV_GROWTH_CAP_MS", 600);
     println!(
         "\n== Growth: insert {n} keys into an empty map (alloc; threads insert disjoint \
-         halves); Minserts/s, '*' = stopped at the {} ms cap ==",
+         halves); Minserts/s, '*' = stopped at the {} ms cap; then ns per entry to drop the \
+         map filled by 1 thread (every value destroyed) ==",
         cap.as_millis()
     );
-    println!("{:<26}{:>14}{:>14}", "", "1 thread", "2 threads");
+    println!(
+        "{:<26}{:>14}{:>14}{:>14}",
+        "", "1 thread", "2 threads", "drop ns"
+    );
     struct V {
         n: usize,
         cap: Duration,
@@ -133,6 +137,7 @@ pub(crate) fn growth_section() {
         fn visit<B: Backend>(&mut self) {
             for r in rows::<B>() {
                 let mut s = format!("{:<26}", r.name);
+                let mut drop_ns = 0.0;
                 for t in [1, 2] {
                     let g = run::growth::<B>(r.pinned, t, self.n, self.cap);
                     let mark = if g.capped {
@@ -141,7 +146,11 @@ pub(crate) fn growth_section() {
                         String::new()
                     };
                     let _ = write!(s, "{:>14}", format!("{:.2}{mark}", g.mops()));
+                    if t == 1 {
+                        drop_ns = g.drop_ns();
+                    }
                 }
+                let _ = write!(s, "{drop_ns:>14.1}");
                 println!("{s}");
             }
         }

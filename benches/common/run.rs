@@ -345,16 +345,24 @@ pub(crate) struct Growth {
     pub(crate) secs: f64,
     /// The time cap stopped it before `n`.
     pub(crate) capped: bool,
+    /// Seconds to drop the filled map (destroying every value).
+    pub(crate) drop_secs: f64,
 }
 
 impl Growth {
     pub(crate) fn mops(&self) -> f64 {
         self.inserted as f64 / self.secs / 1e6
     }
+
+    /// Nanoseconds per entry to drop the filled map.
+    pub(crate) fn drop_ns(&self) -> f64 {
+        self.drop_secs * 1e9 / self.inserted.max(1) as f64
+    }
 }
 
 /// `threads` threads insert disjoint slices of keys `0..n` (each slice in
-/// order) into an empty map through `alloc`; stops early at `cap`.
+/// order) into an empty map through `alloc`; stops early at `cap`. Then
+/// times dropping the map (one thread: the caller).
 pub(crate) fn growth<B: Backend>(pinned: bool, threads: usize, n: usize, cap: Duration) -> Growth {
     let map = B::new();
     let barrier = Barrier::new(threads);
@@ -405,10 +413,14 @@ pub(crate) fn growth<B: Backend>(pinned: bool, threads: usize, n: usize, cap: Du
     let inserted = inserted.load(Ordering::Relaxed);
     let capped = capped.load(Ordering::Relaxed);
     assert!(capped || inserted == n as u64, "{}: lost inserts", B::NAME);
+    let t = Instant::now();
+    drop(map);
+    let drop_secs = t.elapsed().as_secs_f64();
     Growth {
         inserted,
         secs,
         capped,
+        drop_secs,
     }
 }
 
