@@ -315,6 +315,43 @@ fn every_value_dropped_exactly_once() {
 }
 
 #[test]
+fn map_drop_destroys_slab_and_boxed_entries_once() {
+    // Entries of two sizes (slab blocks and boxes) in one map, dropped with
+    // no deferred free pending (the slab is released whole) and with some
+    // pending (entries freed one by one): every value dropped once.
+    struct Big(#[allow(dead_code)] common::Tracked, [u64; 8]);
+    const S: ShadowId<common::Tracked> = ShadowId::new(11);
+    const L: ShadowId<Big> = ShadowId::new(12);
+    let n: usize = if cfg!(miri) { 40 } else { 3000 };
+    for pending in [false, true] {
+        let c = Counters::default();
+        let objs: Vec<Box<u8>> = (0..n).map(|_| Box::new(0)).collect();
+        let hold;
+        {
+            let map = ShadowMap::builder().shards(2).build();
+            for (i, o) in objs.iter().enumerate() {
+                map.alloc(&**o, S, || c.new_value(i as u64)).unwrap();
+                if i % 3 == 0 {
+                    let big = Big(c.new_value(i as u64), [i as u64; 8]);
+                    assert_eq!(map.alloc(&**o, L, || big).unwrap().1[7], i as u64);
+                }
+            }
+            // A pin held across the frees and the drop keeps the freed
+            // entries' destruction pending while the map is dropped.
+            hold = pending.then(crossbeam_epoch::pin);
+            if pending {
+                for o in objs.iter().step_by(4) {
+                    assert!(map.free(&**o, S));
+                }
+            }
+        }
+        drop(hold);
+        c.wait_all_dropped(30);
+        assert_eq!(c.created(), n + n.div_ceil(3));
+    }
+}
+
+#[test]
 fn values_drop_may_use_the_map() {
     // A value whose Drop frees another variable of the same map (same shard:
     // same parent), proving no map lock is held while drops run.

@@ -70,6 +70,10 @@ pub(crate) struct VTable {
     pub(crate) type_name: fn() -> &'static str,
     /// Drops the value in place, then deallocates the entry.
     drop_ready: unsafe fn(*mut EntryHeader, SlabRef),
+    /// Drops the value in place, and only that (map drop).
+    drop_value: unsafe fn(*mut EntryHeader),
+    /// Whether entries of this type are slab blocks (else boxes).
+    in_slab: bool,
     /// Deallocates an entry whose value was never initialized.
     free_uninit: unsafe fn(*mut EntryHeader, SlabRef),
 }
@@ -105,6 +109,8 @@ impl<T: Send + Sync + 'static> Entry<T> {
         type_id: TypeId::of::<T>(),
         type_name: core::any::type_name::<T>,
         drop_ready: drop_ready::<T>,
+        drop_value: drop_value::<T>,
+        in_slab: Self::SLAB_CLASS.is_some(),
         free_uninit: free_uninit::<T>,
     };
 
@@ -324,18 +330,53 @@ impl EntryHeader {
         unsafe { guard.defer_unchecked(move || f(p, slab)) };
     }
 
-    /// Destroys an entry right now (map drop: nobody else can see it).
+    /// Map drop, first step: drops the entry's value in place, leaving the
+    /// entry allocated. Returns whether the entry is a slab block (else a
+    /// box).
     ///
     /// # Safety
-    /// The caller has exclusive access; the entry is `READY` or `DEAD` after
-    /// `READY`, and is destroyed once; `slab` is its shard's.
-    pub(crate) unsafe fn destroy_ready_now(h: *mut EntryHeader, slab: &Slab) {
+    /// The caller has exclusive access; the entry is `READY` (or `DEAD`
+    /// after `READY`), its value is dropped once, and the entry is then freed
+    /// with [`free_dropped`](Self::free_dropped) or with its whole slab.
+    pub(crate) unsafe fn drop_value_now(h: *mut EntryHeader) -> bool {
         // SAFETY: exclusive access by the caller.
         let vt = unsafe { (*h).meta() }.vtable();
-        // SAFETY: by the caller, the value is initialized and this is the
-        // only destruction.
-        unsafe { (vt.drop_ready)(h, slab.handle()) }
+        // SAFETY: by the caller, the value is initialized and dropped once.
+        unsafe { (vt.drop_value)(h) };
+        vt.in_slab
     }
+
+    /// Whether the entry is a slab block (else a box).
+    ///
+    /// # Safety
+    /// The entry is allocated and the caller has exclusive access.
+    pub(crate) unsafe fn in_slab(h: *const EntryHeader) -> bool {
+        // SAFETY: by the caller.
+        unsafe { (*h).meta() }.vtable().in_slab
+    }
+
+    /// Map drop, second step: frees an entry whose value
+    /// [`drop_value_now`](Self::drop_value_now) dropped.
+    ///
+    /// # Safety
+    /// As for `drop_value_now`, after it; `slab` is the entry's shard's;
+    /// freed once.
+    pub(crate) unsafe fn free_dropped(h: *mut EntryHeader, slab: &Slab) {
+        // SAFETY: exclusive access by the caller.
+        let vt = unsafe { (*h).meta() }.vtable();
+        // SAFETY: the value was dropped (caller): free without dropping it.
+        unsafe { (vt.free_uninit)(h, slab.handle()) }
+    }
+}
+
+/// Drops an initialized `Entry<T>`'s value in place, and only that.
+///
+/// # Safety
+/// `h` is an `Entry<T>` with an initialized value, dropped once.
+unsafe fn drop_value<T: Send + Sync + 'static>(h: *mut EntryHeader) {
+    let e = h.cast::<Entry<T>>();
+    // SAFETY: the value is initialized (caller) and dropped once, in place.
+    unsafe { ptr::drop_in_place((*(*e).value.get()).as_mut_ptr()) };
 }
 
 /// Drops an initialized `Entry<T>`'s value in place (the value never moves,

@@ -149,11 +149,40 @@ impl Drop for Shard {
         let word = self.table.load(Ordering::Relaxed);
         // SAFETY: the current table is live (see `table`).
         let table = unsafe { Table::from_word(word) };
+        // Every entry linked in the current table of a map being dropped is
+        // READY (constructors run inside `&self` calls, which have ended),
+        // and is destroyed only here, once: first its value, then its memory.
+        let (mut in_slab, mut boxed) = (0, 0);
         for (_, e) in table.entries() {
-            // SAFETY: every entry linked in the current table of a map being
-            // dropped is READY (constructors run inside `&self` calls, which
-            // have ended) and is destroyed only here, once.
-            unsafe { EntryHeader::destroy_ready_now(e.cast_mut(), &self.slab) };
+            // SAFETY: as just said; freed below.
+            if unsafe { EntryHeader::drop_value_now(e.cast_mut()) } {
+                in_slab += 1;
+            } else {
+                boxed += 1;
+            }
+        }
+        // If the table's entries are all the slab's blocks still out (no
+        // deferred free of a retired entry is pending), the slab's chunks go
+        // all at once instead of block by block. Nothing can change that
+        // between here and `release_all`: this shard is ours, so no block can
+        // be allocated, and no deferred free is pending to come back.
+        let release_all = self.slab.blocks_out() == in_slab;
+        if boxed > 0 || !release_all {
+            for (_, e) in table.entries() {
+                // SAFETY: exclusive access; the entry's value was dropped
+                // above and the entry is freed once, here or (a slab block
+                // whose slab is released whole) in `release_all`.
+                unsafe {
+                    if !(release_all && EntryHeader::in_slab(e)) {
+                        EntryHeader::free_dropped(e.cast_mut(), &self.slab);
+                    }
+                }
+            }
+        }
+        if release_all {
+            // SAFETY: every block still out is an entry of this table, whose
+            // values were dropped above and which nothing uses any more.
+            unsafe { self.slab.release_all() };
         }
         // SAFETY: exclusive access; the current table is freed only here
         // (replaced ones were retired when replaced).

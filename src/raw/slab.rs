@@ -176,6 +176,40 @@ impl Slab {
     }
 }
 
+impl Slab {
+    /// Blocks allocated and not freed yet, in all classes.
+    pub(crate) fn blocks_out(&self) -> usize {
+        // SAFETY: the shard owns the slab, so the shared part is live.
+        let st = sync::lock(unsafe { self.shared.as_ref() });
+        st.chunks.iter().map(|c| c.live).sum()
+    }
+
+    /// Frees every chunk at once, whatever blocks are still out (dropping a
+    /// map whose every block is an entry of its table: freeing them one by
+    /// one would search each one's chunk to end up freeing all chunks).
+    ///
+    /// # Safety
+    /// No block of this slab is used or freed any more: every block still
+    /// out belongs to the caller, who abandons it (so no deferred free of
+    /// this slab is pending: [`blocks_out`](Self::blocks_out) counted only
+    /// the caller's blocks, and none can be allocated meanwhile).
+    pub(crate) unsafe fn release_all(&self) {
+        // SAFETY: the shard owns the slab, so the shared part is live.
+        let mut st = sync::lock(unsafe { self.shared.as_ref() });
+        for chunk in core::mem::take(&mut st.chunks) {
+            // SAFETY: allocated in `new_chunk` with this layout; no block of
+            // it is used any more (caller), and it is no longer listed.
+            unsafe {
+                std::alloc::dealloc(
+                    chunk.base.as_ptr(),
+                    Chunk::layout(chunk.class, chunk.blocks),
+                )
+            };
+        }
+        st.avail = [Vec::new(), Vec::new()];
+    }
+}
+
 impl SlabState {
     /// The index of the chunk containing address `addr`.
     fn find(&self, addr: usize) -> usize {
@@ -396,6 +430,22 @@ mod tests {
         // SAFETY: owned; no one else holds the slab.
         let st = sync::lock(unsafe { slab.shared.as_ref() });
         assert!(st.chunks.is_empty() && st.chunks.capacity() == 0);
+    }
+
+    #[test]
+    fn release_all_frees_every_chunk() {
+        let slab = Slab::new();
+        let blocks: Vec<_> = (0..500).map(|i| slab.alloc(i % 2)).collect();
+        for b in &blocks[..100] {
+            // SAFETY: from this slab, freed once.
+            unsafe { slab.handle().free(*b) };
+        }
+        assert_eq!(slab.blocks_out(), 400);
+        // SAFETY: the 400 blocks still out are abandoned, unused.
+        unsafe { slab.release_all() };
+        assert_eq!(slab.blocks_out(), 0);
+        // Dropping the slab frees its state: Miri's leak check (scripts/
+        // miri.sh) reports any chunk or state left.
     }
 
     #[test]
