@@ -261,6 +261,12 @@ impl RawMap {
         dtor: impl FnOnce(&T),
     ) -> bool {
         let (shard, hash) = self.locate(key);
+        // Lock-free look first: freeing an absent key takes no lock. Like a
+        // `get` that finds nothing, it linearizes at the probe's end (a
+        // `DEAD` entry, being freed by someone else, counts as absent).
+        if shard.table(pin.guard()).find(hash, key).is_none() {
+            return false;
+        }
         loop {
             let mut w = shard.write(pin.guard());
             let (index, e) = match w.probe(hash, key) {
