@@ -9,6 +9,7 @@
 //! blocked: they finish on it, and it is retired through the epoch).
 
 use crossbeam_epoch::Guard;
+use crossbeam_utils::CachePadded;
 
 use super::entry::EntryHeader;
 use super::ids::IdCounts;
@@ -21,7 +22,13 @@ pub(crate) struct Shard {
     /// The current table (a `TableWord`: address and capacity in one word).
     /// Never null. Replaced only by the lock holder; read by everyone with
     /// Acquire (pairs with the Release publish in `ShardWriter::replace`).
-    table: AtomicPtr<TableBlock>,
+    ///
+    /// Alone in its cache line: every lookup reads it, and it changes only
+    /// when a table is replaced, while the fields below change on every
+    /// write (the lock word, `ready`). Sharing a line with them, each write
+    /// would evict the word from every other core's cache, and their next
+    /// lookups in this shard would miss on it.
+    table: CachePadded<AtomicPtr<TableBlock>>,
     /// Everything only writers touch.
     writer: Mutex<WriterState>,
     /// Threads waiting for an `INIT` entry of this shard park here.
@@ -53,7 +60,7 @@ struct WriterState {
 impl Shard {
     pub(crate) fn new(capacity: usize, hasher: KeyHasher) -> Shard {
         Shard {
-            table: AtomicPtr::new(Table::alloc(capacity)),
+            table: CachePadded::new(AtomicPtr::new(Table::alloc(capacity))),
             writer: Mutex::new(WriterState {
                 occupied: 0,
                 tombstones: 0,
