@@ -38,6 +38,8 @@
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::{self, Mutex};
 
 /// Block sizes of the classes (a block's alignment is its size).
@@ -62,9 +64,15 @@ pub(crate) const fn class_of(layout: Layout) -> Option<usize> {
     }
 }
 
+/// The shared part: the state behind its mutex, in cache lines of its own
+/// (each shard's is a separate small allocation, and the allocator would
+/// otherwise pack neighbouring shards' mutexes into one line, so writers of
+/// different shards would take it from each other).
+type Shared = CachePadded<Mutex<SlabState>>;
+
 /// The shard's handle on its slab (owner of the shared part until dropped).
 pub(crate) struct Slab {
-    shared: NonNull<Mutex<SlabState>>,
+    shared: NonNull<Shared>,
 }
 
 /// A copy of the slab's address, captured by deferred destructions; valid
@@ -72,7 +80,7 @@ pub(crate) struct Slab {
 /// docs).
 #[derive(Clone, Copy)]
 pub(crate) struct SlabRef {
-    shared: NonNull<Mutex<SlabState>>,
+    shared: NonNull<Shared>,
 }
 
 // SAFETY: the shared state is only accessed under its mutex; the pointer
@@ -133,7 +141,7 @@ impl Slab {
             avail: [Vec::new(), Vec::new()],
         });
         Slab {
-            shared: NonNull::from(Box::leak(Box::new(state))),
+            shared: NonNull::from(Box::leak(Box::new(CachePadded::new(state)))),
         }
     }
 
@@ -339,7 +347,7 @@ impl Drop for Slab {
 ///
 /// # Safety
 /// No one holds or can obtain a reference to it any more.
-unsafe fn free_shared(shared: NonNull<Mutex<SlabState>>) {
+unsafe fn free_shared(shared: NonNull<Shared>) {
     // SAFETY: allocated by `Box::leak` in `Slab::new`; unreachable (caller).
     drop(unsafe { Box::from_raw(shared.as_ptr()) });
 }
