@@ -395,9 +395,8 @@ unsafe fn drop_ready<T: Send + Sync + 'static>(h: *mut EntryHeader, slab: SlabRe
         }
     }
     let _dealloc = Dealloc::<T>(h, slab, PhantomData);
-    let e = h.cast::<Entry<T>>();
-    // SAFETY: the value is initialized (caller) and dropped once, in place.
-    unsafe { ptr::drop_in_place((*(*e).value.get()).as_mut_ptr()) };
+    // SAFETY: the value is initialized (caller) and dropped once.
+    unsafe { drop_value::<T>(h) };
 }
 
 /// Frees an `Entry<T>` without dropping its value (never written, or

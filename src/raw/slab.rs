@@ -131,6 +131,16 @@ impl Chunk {
     fn has_room(&self) -> bool {
         self.live < self.blocks
     }
+
+    /// Gives the chunk's memory back.
+    ///
+    /// # Safety
+    /// No block of the chunk is used any more, and the chunk is no longer
+    /// listed in its slab.
+    unsafe fn dealloc(self) {
+        // SAFETY: allocated in `new_chunk` with this layout; unused (caller).
+        unsafe { std::alloc::dealloc(self.base.as_ptr(), Chunk::layout(self.class, self.blocks)) };
+    }
 }
 
 impl Slab {
@@ -182,9 +192,7 @@ impl Slab {
         // SAFETY: a block address inside a live chunk is not null.
         unsafe { NonNull::new_unchecked(block) }
     }
-}
 
-impl Slab {
     /// Blocks allocated and not freed yet, in all classes.
     pub(crate) fn blocks_out(&self) -> usize {
         // SAFETY: the shard owns the slab, so the shared part is live.
@@ -205,14 +213,9 @@ impl Slab {
         // SAFETY: the shard owns the slab, so the shared part is live.
         let mut st = sync::lock(unsafe { self.shared.as_ref() });
         for chunk in core::mem::take(&mut st.chunks) {
-            // SAFETY: allocated in `new_chunk` with this layout; no block of
-            // it is used any more (caller), and it is no longer listed.
-            unsafe {
-                std::alloc::dealloc(
-                    chunk.base.as_ptr(),
-                    Chunk::layout(chunk.class, chunk.blocks),
-                )
-            };
+            // SAFETY: no block of it is used any more (caller), and it is no
+            // longer listed.
+            unsafe { chunk.dealloc() };
         }
         st.avail = [Vec::new(), Vec::new()];
     }
@@ -275,14 +278,9 @@ impl SlabState {
         for j in self.avail.iter_mut().flatten() {
             *j -= usize::from(*j > i);
         }
-        // SAFETY: allocated in `new_chunk` with this layout; no block of it
-        // is in use (`live == 0`) and it is no longer listed anywhere.
-        unsafe {
-            std::alloc::dealloc(
-                chunk.base.as_ptr(),
-                Chunk::layout(chunk.class, chunk.blocks),
-            )
-        };
+        // SAFETY: no block of it is in use (`live == 0`) and it is no longer
+        // listed anywhere.
+        unsafe { chunk.dealloc() };
         if self.chunks.is_empty() {
             // Give the bookkeeping's memory back too.
             self.chunks = Vec::new();

@@ -122,22 +122,24 @@ fn class_fits(code: usize) -> bool {
         && class_capacity(code) <= isize::MAX as usize / core::mem::size_of::<usize>()
 }
 
+/// The capacities of every class that fits, smallest first.
+fn capacities() -> impl Iterator<Item = usize> {
+    (0..=CLASS_BITS)
+        .take_while(|&c| class_fits(c))
+        .map(class_capacity)
+}
+
 /// The smallest capacity class with at least `n` slots (and at least
 /// [`MIN_CAPACITY`]), or `None` if no table that large can exist.
 pub(crate) fn capacity_at_least(n: usize) -> Option<usize> {
     let n = n.max(MIN_CAPACITY);
-    (0..=CLASS_BITS)
-        .take_while(|&c| class_fits(c))
-        .map(class_capacity)
-        .find(|&cap| cap >= n)
+    capacities().find(|&cap| cap >= n)
 }
 
 /// The largest capacity class with at most `n` slots, but never below
 /// [`MIN_CAPACITY`].
 pub(crate) fn capacity_at_most(n: usize) -> usize {
-    (0..=CLASS_BITS)
-        .take_while(|&c| class_fits(c))
-        .map(class_capacity)
+    capacities()
         .filter(|&cap| cap >= MIN_CAPACITY && cap <= n)
         .last()
         .unwrap_or(MIN_CAPACITY)
