@@ -24,6 +24,14 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test -p shadow-vars-loom-tests --release -- --nocapture "$@" 2>&1 | tee "$log" | grep -E "^test |loom model|panicked|FAILED|error"
 rc=${PIPESTATUS[0]}
+# The table's own model (src/raw/table.rs) drives a table directly, so that
+# it can choose slots and tags; it lives in the crate's unit tests.
+if [ $# -eq 0 ]; then
+    echo "+ cargo test -p shadow-vars --lib --release -- raw::table::loom_models --nocapture"
+    cargo test -p shadow-vars --lib --release -- raw::table::loom_models --nocapture 2>&1 | tee -a "$log" | grep -E "^test |loom model|panicked|FAILED|error"
+    lib_rc=${PIPESTATUS[0]}
+    [ "$rc" -ne 0 ] || rc=$lib_rc
+fi
 set -e
 echo "--- loom summary ($(( $(date +%s) - start )) s including the build) ---"
 grep -o "loom model .*" "$log" | sort || true

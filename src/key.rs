@@ -210,7 +210,8 @@ impl fmt::Display for Key {
 /// the first mixes the parent alone and picks the **shard**, so every
 /// variable of one parent lives in one shard (this is what lets
 /// `free_parent` avoid a scan); the second mixes in the id and picks the
-/// **slot** (low bits) and the **fingerprint** (top bits).
+/// **home slot** (high bits, scaled to the table) and the **tag** (the 8
+/// low bits, kept in the slot's control byte).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct KeyHasher {
     seed: u64,

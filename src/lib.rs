@@ -102,12 +102,14 @@
 //! # Performance
 //!
 //! A lookup hashes the key (two multiplies), loads one shard's table and
-//! probes it linearly; a fingerprint kept in each slot's unused pointer bits
-//! (11 bits on x86-64, 4 elsewhere) spares mismatched probes a dereference.
-//! Values of up to 40 bytes live in per-shard slabs (32 bytes per entry for
-//! a `u64`, never across two cache lines), and tables stay between half and
-//! three quarters full once grown, so a map of `u64` values takes at most 48
-//! bytes per entry. Use [`ShadowMap::pin`] to amortise the pin over a batch.
+//! probes it linearly: a dense array of one control byte per slot (an
+//! 8-bit tag of the key's hash) is read first, so a lookup of an absent key
+//! touches no pointer and no entry, and a hit loads only its own slot's
+//! pointer and entry. Values of up to 40 bytes live in per-shard slabs (32
+//! bytes per entry for a `u64`, never across two cache lines), and tables
+//! stay between half and three quarters full once grown (9 bytes per slot),
+//! so a map of `u64` values takes at most 50 bytes per entry (46 measured at
+//! 1M entries). Use [`ShadowMap::pin`] to amortise the pin over a batch.
 //! `docs/BENCHMARKS.md` compares against dashmap, papaya, scc and a model of
 //! the kernel's table.
 

@@ -90,18 +90,14 @@ pub(crate) struct EntryHeader {
     pub(crate) id: u64,
 }
 
-/// An entry holding a `T`. Aligned to 16 so that table slots can keep a
-/// 4-bit fingerprint in the low bits of the pointer.
-#[repr(C, align(16))]
+/// An entry holding a `T`.
+#[repr(C)]
 pub(crate) struct Entry<T> {
     header: EntryHeader,
     /// Initialized exactly when the state is `READY` (or `DEAD` after
     /// `READY`). Written once, by the owner, before the `READY` publish.
     value: UnsafeCell<MaybeUninit<T>>,
 }
-
-/// Alignment of every entry: the low `TAG_BITS` of an entry pointer are zero.
-pub(crate) const ENTRY_ALIGN: usize = 16;
 
 impl<T: Send + Sync + 'static> Entry<T> {
     /// The vtable of `T` (promoted to a `'static`).
@@ -129,7 +125,6 @@ impl<T: Send + Sync + 'static> Entry<T> {
             },
             value: UnsafeCell::new(MaybeUninit::uninit()),
         };
-        debug_assert_eq!(core::mem::align_of::<Entry<T>>() % ENTRY_ALIGN, 0);
         let p = match Self::SLAB_CLASS {
             Some(class) => {
                 let p = slab.alloc(class).as_ptr().cast::<Entry<T>>();
@@ -140,9 +135,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
             }
             None => Box::into_raw(Box::new(entry)),
         };
-        let p = p.cast::<EntryHeader>();
-        super::table::assert_untagged(p);
-        p
+        p.cast::<EntryHeader>()
     }
 
     /// Frees an entry that was never linked (and so never seen by anyone).
@@ -266,8 +259,9 @@ impl EntryHeader {
     /// the entry is unlinked; only stale readers can see the change.
     ///
     /// Release is not needed for data (a DEAD entry publishes nothing new);
-    /// it only orders this store before the slot's tombstone for readers that
-    /// see the tombstone and then re-read this entry from a stale table.
+    /// it orders this store before the slot's null pointer and tombstone
+    /// (`Table::unlink`) for readers that see those and then reach this
+    /// entry again, through a stale pointer or a stale table.
     pub(crate) fn mark_dead(&self) {
         let vt = self.meta().vtable();
         self.meta
