@@ -350,10 +350,9 @@ impl<'a> Table<'a> {
     #[inline(always)]
     fn control(&self, i: usize) -> &'a AtomicU8 {
         debug_assert!(i < self.capacity);
-        // SAFETY: the table has `capacity` initialized control bytes
-        // (`alloc`) and lives for 'a; every index passed here comes from
-        // `home`, `next` or `prev` (all below `capacity`) or from a probe
-        // of this table.
+        // Every index passed here comes from `home`, `next` or `prev` (all
+        // below `capacity`) or from a probe of this table.
+        // SAFETY: `capacity` control bytes, initialized in `alloc`, live for 'a.
         unsafe { &*self.controls.as_ptr().add(i) }
     }
 
@@ -407,10 +406,8 @@ impl<'a> Table<'a> {
             if control == tag {
                 let e = self.load_pointer(i);
                 if !e.is_null() {
-                    // SAFETY: an entry loaded from a table stays allocated
-                    // until retired through the epoch, which happens only
-                    // after its pointer was nulled, and the caller is
-                    // pinned (see above).
+                    // SAFETY: an entry is retired through the epoch only
+                    // after its pointer was nulled; the caller is pinned.
                     let h = unsafe { &*e };
                     if h.parent == key.parent && h.id == key.id {
                         let meta = h.meta();
