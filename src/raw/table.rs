@@ -232,7 +232,7 @@ pub(crate) struct Table<'a> {
 impl Table<'_> {
     /// Allocates a table of `capacity` slots, all `EMPTY` (a capacity class
     /// from [`capacity_at_least`] or [`capacity_at_most`]), and returns its
-    /// word. Free it with [`free`].
+    /// word. Free it with [`Table::free`].
     ///
     /// # Panics
     /// If `capacity` is not a capacity class.
