@@ -137,6 +137,11 @@ const fn class_capacity(code: usize) -> usize {
     ((4 + (code & 3)) << (code >> 2)) >> 2
 }
 
+/// Whether [`class_capacity`]'s shift stays inside a `usize`.
+const fn class_shift_fits(code: usize) -> bool {
+    (code >> 2) < usize::BITS as usize - 3
+}
+
 /// Slots of every class code, looked up when a table word is decoded (one
 /// load from a line that stays cached, instead of four dependent shifts and
 /// adds); 0 for codes too large for the address space.
@@ -144,7 +149,7 @@ static CLASS_CAPACITIES: [usize; CLASS_BITS + 1] = {
     let mut table = [0; CLASS_BITS + 1];
     let mut code = 0;
     while code <= CLASS_BITS {
-        if (code >> 2) < usize::BITS as usize - 3 {
+        if class_shift_fits(code) {
             table[code] = class_capacity(code);
         }
         code += 1;
@@ -154,8 +159,7 @@ static CLASS_CAPACITIES: [usize; CLASS_BITS + 1] = {
 
 /// The largest table any class describes that fits the address space.
 fn class_fits(code: usize) -> bool {
-    (code >> 2) < usize::BITS as usize - 3
-        && class_capacity(code) <= isize::MAX as usize / SLOT_BYTES - 8
+    class_shift_fits(code) && class_capacity(code) <= isize::MAX as usize / SLOT_BYTES
 }
 
 /// The capacities of every class that fits, smallest first.
@@ -183,8 +187,9 @@ pub(crate) fn capacity_at_most(n: usize) -> usize {
 
 /// The class code of a capacity returned by the two functions above.
 fn class_code(capacity: usize) -> usize {
-    (0..=CLASS_BITS)
-        .find(|&c| class_capacity(c) == capacity)
+    CLASS_CAPACITIES
+        .iter()
+        .position(|&c| c == capacity)
         .expect("a table capacity is a capacity class")
 }
 
