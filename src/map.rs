@@ -151,8 +151,9 @@ impl ShadowMap {
         obj: impl Into<Parent>,
         id: ShadowId<T>,
     ) -> Option<Shadow<'_, T>> {
+        let at = self.raw.locate(Key::new(obj, id)).prefetch();
         let guard = crossbeam_epoch::pin();
-        let value = NonNull::from(self.raw.get::<T>(Key::new(obj, id), &guard)?);
+        let value = NonNull::from(self.raw.get::<T>(at, &guard)?);
         Some(Shadow::new(guard, value))
     }
 
@@ -176,9 +177,8 @@ impl ShadowMap {
         obj: impl Into<Parent>,
         id: ShadowId<T>,
     ) -> bool {
-        self.raw
-            .get::<T>(Key::new(obj, id), &crossbeam_epoch::pin())
-            .is_some()
+        let at = self.raw.locate(Key::new(obj, id)).prefetch();
+        self.raw.get::<T>(at, &crossbeam_epoch::pin()).is_some()
     }
 
     /// Creates *(obj, id)* with the value `ctor()` (the kernel's
@@ -211,10 +211,11 @@ impl ShadowMap {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> T,
     ) -> Result<Shadow<'_, T>, AllocError> {
+        let at = self.raw.locate(Key::new(obj, id)).prefetch();
         let mut guard = crossbeam_epoch::pin();
         match self
             .raw
-            .get_or_create(Key::new(obj, id), &mut guard, Mode::CreateOnly, || {
+            .get_or_create(at, &mut guard, Mode::CreateOnly, || {
                 Ok::<T, core::convert::Infallible>(ctor())
             }) {
             Ok(v) => {
@@ -250,10 +251,11 @@ impl ShadowMap {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<Shadow<'_, T>, TryAllocError<E>> {
+        let at = self.raw.locate(Key::new(obj, id)).prefetch();
         let mut guard = crossbeam_epoch::pin();
         match self
             .raw
-            .get_or_create(Key::new(obj, id), &mut guard, Mode::CreateOnly, ctor)
+            .get_or_create(at, &mut guard, Mode::CreateOnly, ctor)
         {
             Ok(v) => {
                 let v = NonNull::from(v);
@@ -323,10 +325,11 @@ impl ShadowMap {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<Shadow<'_, T>, E> {
+        let at = self.raw.locate(Key::new(obj, id)).prefetch();
         let mut guard = crossbeam_epoch::pin();
         match self
             .raw
-            .get_or_create(Key::new(obj, id), &mut guard, Mode::GetOrCreate, ctor)
+            .get_or_create(at, &mut guard, Mode::GetOrCreate, ctor)
         {
             Ok(v) => {
                 let v = NonNull::from(v);
@@ -377,8 +380,8 @@ impl ShadowMap {
     /// assert!(!map.free(&obj, ID));
     /// ```
     pub fn free<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> bool {
-        self.raw
-            .free::<T>(Key::new(obj, id), &mut crossbeam_epoch::pin(), |_| ())
+        let at = self.raw.locate(Key::new(obj, id)).prefetch();
+        self.raw.free::<T>(at, &mut crossbeam_epoch::pin(), |_| ())
     }
 
     /// Frees *(obj, id)*, first calling `dtor(parent, &value)` synchronously,
@@ -407,10 +410,9 @@ impl ShadowMap {
         dtor: impl FnOnce(Parent, &T),
     ) -> bool {
         let parent = obj.into();
+        let at = self.raw.locate(Key::new(parent, id)).prefetch();
         self.raw
-            .free::<T>(Key::new(parent, id), &mut crossbeam_epoch::pin(), |v| {
-                dtor(parent, v)
-            })
+            .free::<T>(at, &mut crossbeam_epoch::pin(), |v| dtor(parent, v))
     }
 
     /// Frees every variable with `id`, on every parent (the kernel's

@@ -82,7 +82,8 @@ impl<'m> ShadowMapRef<'m> {
         obj: impl Into<Parent>,
         id: ShadowId<T>,
     ) -> Option<&T> {
-        self.map.raw().get::<T>(Key::new(obj, id), &self.guard)
+        let raw = self.map.raw();
+        raw.get::<T>(raw.locate(Key::new(obj, id)), &self.guard)
     }
 
     /// See [`ShadowMap::contains`].
@@ -145,13 +146,17 @@ impl<'m> ShadowMapRef<'m> {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<&T, TryAllocError<E>> {
-        self.map
-            .raw()
-            .get_or_create(Key::new(obj, id), &self.guard, Mode::CreateOnly, ctor)
-            .map_err(|e| match e {
-                CreateError::Exists => TryAllocError::Exists,
-                CreateError::Ctor(e) => TryAllocError::Ctor(e),
-            })
+        let raw = self.map.raw();
+        raw.get_or_create(
+            raw.locate(Key::new(obj, id)),
+            &self.guard,
+            Mode::CreateOnly,
+            ctor,
+        )
+        .map_err(|e| match e {
+            CreateError::Exists => TryAllocError::Exists,
+            CreateError::Ctor(e) => TryAllocError::Ctor(e),
+        })
     }
 
     /// See [`ShadowMap::get_or_alloc`].
@@ -196,13 +201,17 @@ impl<'m> ShadowMapRef<'m> {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<&T, E> {
-        self.map
-            .raw()
-            .get_or_create(Key::new(obj, id), &self.guard, Mode::GetOrCreate, ctor)
-            .map_err(|e| match e {
-                CreateError::Ctor(e) => e,
-                CreateError::Exists => unreachable!("GetOrCreate never reports Exists"),
-            })
+        let raw = self.map.raw();
+        raw.get_or_create(
+            raw.locate(Key::new(obj, id)),
+            &self.guard,
+            Mode::GetOrCreate,
+            ctor,
+        )
+        .map_err(|e| match e {
+            CreateError::Ctor(e) => e,
+            CreateError::Exists => unreachable!("GetOrCreate never reports Exists"),
+        })
     }
 
     /// See [`ShadowMap::get_or_default`].
@@ -231,9 +240,8 @@ impl<'m> ShadowMapRef<'m> {
     /// assert!(!map.pin().free(&0u8, ID));
     /// ```
     pub fn free<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> bool {
-        self.map
-            .raw()
-            .free::<T>(Key::new(obj, id), &self.guard, |_| ())
+        let raw = self.map.raw();
+        raw.free::<T>(raw.locate(Key::new(obj, id)), &self.guard, |_| ())
     }
 
     /// See [`ShadowMap::free_with`].
@@ -254,9 +262,10 @@ impl<'m> ShadowMapRef<'m> {
         dtor: impl FnOnce(Parent, &T),
     ) -> bool {
         let parent = obj.into();
-        self.map
-            .raw()
-            .free::<T>(Key::new(parent, id), &self.guard, |v| dtor(parent, v))
+        let raw = self.map.raw();
+        raw.free::<T>(raw.locate(Key::new(parent, id)), &self.guard, |v| {
+            dtor(parent, v)
+        })
     }
 
     /// See [`ShadowMap::free_all`].

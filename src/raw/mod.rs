@@ -61,6 +61,30 @@ pub(crate) struct RawMap {
     hasher: KeyHasher,
 }
 
+/// A key with its shard and hash: what [`RawMap::locate`] computes and every
+/// keyed operation takes.
+#[derive(Clone, Copy)]
+pub(crate) struct Located<'m> {
+    key: Key,
+    shard: &'m Shard,
+    hash: u64,
+}
+
+impl Located<'_> {
+    /// Asks the CPU to start loading the key's home slot (its control byte
+    /// and pointer) in the shard's current table. For callers that are about
+    /// to pin: `crossbeam_epoch::pin` ends in a locked instruction that no
+    /// later load may pass, and a prefetch issued before it is not held back
+    /// by it, so the slot's cache misses overlap the pin instead of
+    /// following it. Reads nothing the lookup depends on (see
+    /// [`Shard::prefetch_home`]).
+    #[inline(always)]
+    pub(crate) fn prefetch(self) -> Self {
+        self.shard.prefetch_home(self.hash);
+        self
+    }
+}
+
 impl RawMap {
     /// A map of `shards` shards (rounded up to a power of two) sized for
     /// `capacity` entries without growing.
@@ -89,11 +113,16 @@ impl RawMap {
         self as *const RawMap as usize
     }
 
-    /// The key's shard (chosen by the parent alone) and full hash.
+    /// Where `key` lives: its shard (chosen by the parent alone) and its full
+    /// hash. Every keyed operation starts here.
     #[inline(always)]
-    fn locate(&self, key: Key) -> (&Shard, u64) {
+    pub(crate) fn locate(&self, key: Key) -> Located<'_> {
         let ph = self.hasher.parent_hash(key.parent);
-        (self.shard_of(ph), self.hasher.key_hash(ph, key.id))
+        Located {
+            key,
+            shard: self.shard_of(ph),
+            hash: self.hasher.key_hash(ph, key.id),
+        }
     }
 
     /// The shard of a parent, from the parent's hash.
@@ -114,10 +143,10 @@ impl RawMap {
     #[inline(always)]
     pub(crate) fn get<'g, T: Send + Sync + 'static>(
         &self,
-        key: Key,
+        at: Located<'_>,
         guard: &'g Guard,
     ) -> Option<&'g T> {
-        let (shard, hash) = self.locate(key);
+        let Located { key, shard, hash } = at;
         let (e, meta) = shard.table(guard).find(hash, key)?;
         if meta.is_ready_as::<T>() {
             // SAFETY: READY as `T`, seen with Acquire (value initialized and
@@ -134,7 +163,7 @@ impl RawMap {
     #[inline]
     pub(crate) fn get_or_create<'g, T, E>(
         &self,
-        key: Key,
+        at: Located<'_>,
         pin: impl PinRef<'g>,
         mode: Mode,
         ctor: impl FnOnce() -> Result<T, E>,
@@ -142,7 +171,7 @@ impl RawMap {
     where
         T: Send + Sync + 'static,
     {
-        let (shard, hash) = self.locate(key);
+        let Located { key, shard, hash } = at;
         // Fast path: an existing READY entry; no lock, no allocation, no CAS.
         if let Some((e, meta)) = shard.table(pin.guard()).find(hash, key)
             && meta.is_ready_as::<T>()
@@ -256,11 +285,11 @@ impl RawMap {
     /// was freed.
     pub(crate) fn free<'g, T: Send + Sync + 'static>(
         &self,
-        key: Key,
+        at: Located<'_>,
         mut pin: impl PinRef<'g>,
         dtor: impl FnOnce(&T),
     ) -> bool {
-        let (shard, hash) = self.locate(key);
+        let Located { key, shard, hash } = at;
         // Lock-free look first: freeing an absent key takes no lock. Like a
         // `get` that finds nothing, it linearizes at the probe's end (a
         // `DEAD` entry, being freed by someone else, counts as absent).
@@ -532,13 +561,15 @@ mod tests {
             id: 1,
         };
         for i in 0..n {
-            map.get_or_create(key(i), guard, Mode::CreateOnly, || Ok::<usize, ()>(i))
-                .unwrap();
+            map.get_or_create(map.locate(key(i)), guard, Mode::CreateOnly, || {
+                Ok::<usize, ()>(i)
+            })
+            .unwrap();
         }
         let mut displacement = 0usize;
         let mut expected = 0.0;
         for i in 0..n {
-            let (shard, hash) = map.locate(key(i));
+            let Located { shard, hash, .. } = map.locate(key(i));
             let t = shard.table(guard);
             let load = shard.ready_len() as f64 / t.capacity() as f64;
             expected += (1.0 / (1.0 - load) - 1.0) / 2.0;
@@ -578,8 +609,10 @@ mod tests {
                 parent: 0x1000_0000 + i * 64,
                 id: 1,
             };
-            map.get_or_create(key, guard, Mode::CreateOnly, || Ok::<usize, ()>(i))
-                .unwrap();
+            map.get_or_create(map.locate(key), guard, Mode::CreateOnly, || {
+                Ok::<usize, ()>(i)
+            })
+            .unwrap();
             let cap = map.shards[0].table(guard).capacity();
             let live = i + 1;
             assert!(live * 4 <= cap * 3, "{live} entries in {cap} slots");

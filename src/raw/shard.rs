@@ -80,6 +80,20 @@ impl Shard {
         &self.slab
     }
 
+    /// Prefetches the home slot of `hash` in the current table; callers are
+    /// not pinned yet. Relaxed: the word is only used as an address, never
+    /// dereferenced (the table it names may be freed by the time the
+    /// prefetch runs), so no ordering is needed; a stale word only makes the
+    /// prefetch useless. Compiled out under loom, where the extra load would
+    /// only multiply the interleavings explored.
+    #[inline(always)]
+    pub(crate) fn prefetch_home(&self, hash: u64) {
+        #[cfg(not(shadow_vars_loom))]
+        super::table::prefetch_home(self.table.load(Ordering::Relaxed), hash);
+        #[cfg(shadow_vars_loom)]
+        let _ = hash;
+    }
+
     /// The current table, valid while `guard` is pinned.
     #[inline(always)]
     pub(crate) fn table<'g>(&self, _guard: &'g Guard) -> Table<'g> {

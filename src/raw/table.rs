@@ -111,18 +111,18 @@ fn tag(hash: u64) -> u8 {
 /// yield: at the loads tables are kept at, about 10 entries in flight.
 const PREFETCH_AHEAD: usize = 16;
 
-/// Asks the CPU to start loading `entry`'s first cache line (x86-64 only;
-/// a no-op elsewhere, and under Miri and loom, which have no caches).
+/// Asks the CPU to start loading the cache line at `addr` (x86-64 only; a
+/// no-op elsewhere, and under Miri and loom, which have no caches).
 #[inline(always)]
-fn prefetch(entry: *const EntryHeader) {
+fn prefetch<T>(addr: *const T) {
     #[cfg(all(target_arch = "x86_64", not(miri), not(shadow_vars_loom)))]
     // SAFETY: a prefetch is a hint: it never faults, whatever the address,
     // and does not change what any load or store observes.
     unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(entry.cast())
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(addr.cast())
     };
     #[cfg(not(all(target_arch = "x86_64", not(miri), not(shadow_vars_loom))))]
-    let _ = entry;
+    let _ = addr;
 }
 
 /// Class codes fit in the 7 low bits of a 128-aligned address.
@@ -305,6 +305,27 @@ impl Table<'_> {
     }
 }
 
+/// Asks the CPU to start loading the two lines a lookup of `hash` reads
+/// first in the table `word` names: the home slot's control byte and its
+/// pointer. The word may name a table that is already retired and freed:
+/// only addresses are computed (with wrapping arithmetic), nothing is read.
+#[inline(always)]
+pub(crate) fn prefetch_home(word: TableWord, hash: u64) {
+    let capacity = CLASS_CAPACITIES[word.addr() & CLASS_BITS];
+    let i = home_slot(hash, capacity);
+    let base = word.map_addr(|a| a & !CLASS_BITS).cast::<u8>();
+    prefetch(base.wrapping_add(i * size_of::<AtomicPtr<EntryHeader>>()));
+    prefetch(base.wrapping_add(controls_offset(capacity) + i));
+}
+
+/// The slot a key with this hash is probed from in a table of `capacity`
+/// slots: the high bits of the hash scaled to the capacity (a multiply, no
+/// division).
+#[inline(always)]
+fn home_slot(hash: u64, capacity: usize) -> usize {
+    ((u128::from(hash) * capacity as u128) >> 64) as usize
+}
+
 impl<'a> Table<'a> {
     /// The table a word points to.
     ///
@@ -332,11 +353,10 @@ impl<'a> Table<'a> {
         self.capacity
     }
 
-    /// The slot a key with this hash is probed from: the high bits of the
-    /// hash scaled to the capacity (a multiply, no division).
+    /// The slot a key with this hash is probed from ([`home_slot`]).
     #[inline(always)]
     pub(crate) fn home(&self, hash: u64) -> usize {
-        ((u128::from(hash) * self.capacity as u128) >> 64) as usize
+        home_slot(hash, self.capacity)
     }
 
     /// The slot after `i`, wrapping around.
