@@ -47,10 +47,12 @@ fn main() {
     }
     let mut stream = |want: Option<bool>| -> Vec<usize> {
         (0..LOOKUPS)
-            .map(|_| loop {
-                let k = random() % KEYS;
-                if want.is_none_or(|w| present[k] == w) {
-                    break k;
+            .map(|_| {
+                loop {
+                    let k = random() % KEYS;
+                    if want.is_none_or(|w| present[k] == w) {
+                        break k;
+                    }
                 }
             })
             .collect()
@@ -61,7 +63,10 @@ fn main() {
         ("50/50", stream(None)),
     ];
     println!("ns per lookup (min / 25th percentile of {SLICES} slices)");
-    println!("{:8} {:>24} {:>24}", "", "shadow-vars pinned", "scc HashIndex guard");
+    println!(
+        "{:8} {:>24} {:>24}",
+        "", "shadow-vars pinned", "scc HashIndex guard"
+    );
     for (name, keys) in &streams {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..SLICES {
@@ -93,6 +98,10 @@ fn main() {
             v.sort_by(f64::total_cmp);
             format!("{:.1} / {:.1}", v[0], v[SLICES / 4])
         };
-        println!("{name:8} {:>24} {:>24}", stats(&mut ours), stats(&mut theirs));
+        println!(
+            "{name:8} {:>24} {:>24}",
+            stats(&mut ours),
+            stats(&mut theirs)
+        );
     }
 }
