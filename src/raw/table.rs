@@ -847,6 +847,30 @@ mod tests {
                     (i % 2 == 1).then_some(e.cast_const()),
                     "capacity {cap}"
                 );
+                if i % 2 == 0 {
+                    // Where the writer would relink it: the first tombstone
+                    // on its path, else the `EMPTY` slot that ends it,
+                    // found byte by byte.
+                    let mut j = t.home(hasher.hash(k));
+                    let mut first_tombstone = None;
+                    while t.load_control(j) != EMPTY {
+                        if t.load_control(j) == TOMBSTONE {
+                            first_tombstone.get_or_insert(j);
+                        }
+                        j = t.next(j);
+                    }
+                    let want = first_tombstone.unwrap_or(j);
+                    match t.probe(hasher.hash(k), k) {
+                        Probe::Vacant {
+                            index,
+                            reuses_tombstone,
+                        } => {
+                            assert_eq!(index, want, "capacity {cap}");
+                            assert_eq!(reuses_tombstone, first_tombstone.is_some());
+                        }
+                        Probe::Found { .. } => panic!("{k:?} found after its unlink"),
+                    }
+                }
             }
             for e in entries {
                 // SAFETY: never published outside this test; freed once.
