@@ -125,6 +125,14 @@ impl RawMap {
         }
     }
 
+    /// Whether `shard` is one of this map's (debug checks of `Located`).
+    fn holds(&self, shard: &Shard) -> bool {
+        let first: *const Shard = &*self.shards[0];
+        let offset = (shard as *const Shard).addr().wrapping_sub(first.addr());
+        let i = offset / size_of::<CachePadded<Shard>>();
+        i < self.shards.len() && core::ptr::eq(&*self.shards[i], shard)
+    }
+
     /// The shard of a parent, from the parent's hash.
     #[inline(always)]
     fn shard_of(&self, parent_hash: u64) -> &Shard {
@@ -147,6 +155,7 @@ impl RawMap {
         guard: &'g Guard,
     ) -> Option<&'g T> {
         let Located { key, shard, hash } = at;
+        debug_assert!(self.holds(shard), "a key located in another map");
         let (e, meta) = shard.table(guard).find(hash, key)?;
         if meta.is_ready_as::<T>() {
             // SAFETY: READY as `T`, seen with Acquire (value initialized and
@@ -172,6 +181,7 @@ impl RawMap {
         T: Send + Sync + 'static,
     {
         let Located { key, shard, hash } = at;
+        debug_assert!(self.holds(shard), "a key located in another map");
         // Fast path: an existing READY entry; no lock, no allocation, no CAS.
         if let Some((e, meta)) = shard.table(pin.guard()).find(hash, key)
             && meta.is_ready_as::<T>()
@@ -290,6 +300,7 @@ impl RawMap {
         dtor: impl FnOnce(&T),
     ) -> bool {
         let Located { key, shard, hash } = at;
+        debug_assert!(self.holds(shard), "a key located in another map");
         // Lock-free look first: freeing an absent key takes no lock. Like a
         // `get` that finds nothing, it linearizes at the probe's end (a
         // `DEAD` entry, being freed by someone else, counts as absent).
@@ -546,6 +557,20 @@ fn type_mismatch<T>(key: Key, meta: Meta) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `Located` carries a shard reference; handing one to another map
+    /// is a bug that debug builds catch.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "a key located in another map")]
+    fn a_key_located_in_another_map_is_caught() {
+        let (a, b) = (RawMap::new(4, 0), RawMap::new(4, 0));
+        let key = Key {
+            parent: 0x1000,
+            id: 1,
+        };
+        let _ = a.get::<u64>(b.locate(key), &crossbeam_epoch::pin());
+    }
 
     /// Parents spaced like heap objects must spread over shards and slots:
     /// with a random hash, linear probing at load `a` displaces a key by
