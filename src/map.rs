@@ -7,7 +7,7 @@ use crate::builder::ShadowMapBuilder;
 use crate::error::{AllocError, TryAllocError};
 use crate::key::{Key, Parent, ShadowId};
 use crate::pinned::ShadowMapRef;
-use crate::raw::{CreateError, Mode, RawMap};
+use crate::raw::{CreateError, Located, Mode, RawMap};
 use crate::shadow::Shadow;
 
 /// A concurrent table of shadow variables, found by *(parent, id)*.
@@ -95,6 +95,14 @@ impl ShadowMap {
         &self.raw
     }
 
+    /// Locates *(obj, id)* and prefetches its home slot: the first step of
+    /// every keyed method that pins per call, taken before it pins (see
+    /// `Located::prefetch`).
+    #[inline(always)]
+    fn locate_before_pin<T>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> Located<'_> {
+        self.raw.locate(Key::new(obj, id)).prefetch()
+    }
+
     /// The number of shards (a power of two).
     ///
     /// ```
@@ -151,7 +159,7 @@ impl ShadowMap {
         obj: impl Into<Parent>,
         id: ShadowId<T>,
     ) -> Option<Shadow<'_, T>> {
-        let at = self.raw.locate(Key::new(obj, id)).prefetch();
+        let at = self.locate_before_pin(obj, id);
         let guard = crossbeam_epoch::pin();
         let value = NonNull::from(self.raw.get::<T>(at, &guard)?);
         Some(Shadow::new(guard, value))
@@ -177,7 +185,7 @@ impl ShadowMap {
         obj: impl Into<Parent>,
         id: ShadowId<T>,
     ) -> bool {
-        let at = self.raw.locate(Key::new(obj, id)).prefetch();
+        let at = self.locate_before_pin(obj, id);
         self.raw.get::<T>(at, &crossbeam_epoch::pin()).is_some()
     }
 
@@ -211,7 +219,7 @@ impl ShadowMap {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> T,
     ) -> Result<Shadow<'_, T>, AllocError> {
-        let at = self.raw.locate(Key::new(obj, id)).prefetch();
+        let at = self.locate_before_pin(obj, id);
         let mut guard = crossbeam_epoch::pin();
         match self
             .raw
@@ -251,7 +259,7 @@ impl ShadowMap {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<Shadow<'_, T>, TryAllocError<E>> {
-        let at = self.raw.locate(Key::new(obj, id)).prefetch();
+        let at = self.locate_before_pin(obj, id);
         let mut guard = crossbeam_epoch::pin();
         match self
             .raw
@@ -325,7 +333,7 @@ impl ShadowMap {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<Shadow<'_, T>, E> {
-        let at = self.raw.locate(Key::new(obj, id)).prefetch();
+        let at = self.locate_before_pin(obj, id);
         let mut guard = crossbeam_epoch::pin();
         match self
             .raw
@@ -380,7 +388,7 @@ impl ShadowMap {
     /// assert!(!map.free(&obj, ID));
     /// ```
     pub fn free<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> bool {
-        let at = self.raw.locate(Key::new(obj, id)).prefetch();
+        let at = self.locate_before_pin(obj, id);
         self.raw.free::<T>(at, &mut crossbeam_epoch::pin(), |_| ())
     }
 
@@ -410,7 +418,7 @@ impl ShadowMap {
         dtor: impl FnOnce(Parent, &T),
     ) -> bool {
         let parent = obj.into();
-        let at = self.raw.locate(Key::new(parent, id)).prefetch();
+        let at = self.locate_before_pin(parent, id);
         self.raw
             .free::<T>(at, &mut crossbeam_epoch::pin(), |v| dtor(parent, v))
     }

@@ -46,6 +46,13 @@ impl<'m> ShadowMapRef<'m> {
         ShadowMapRef { map, guard }
     }
 
+    /// Locates *(obj, id)* in the map (no prefetch: this pin is already
+    /// held, so nothing holds the slot's loads back).
+    #[inline(always)]
+    fn locate<T>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> raw::Located<'m> {
+        self.map.raw().locate(Key::new(obj, id))
+    }
+
     /// The map this pin is for.
     ///
     /// ```
@@ -82,8 +89,7 @@ impl<'m> ShadowMapRef<'m> {
         obj: impl Into<Parent>,
         id: ShadowId<T>,
     ) -> Option<&T> {
-        let raw = self.map.raw();
-        raw.get::<T>(raw.locate(Key::new(obj, id)), &self.guard)
+        self.map.raw().get::<T>(self.locate(obj, id), &self.guard)
     }
 
     /// See [`ShadowMap::contains`].
@@ -146,17 +152,13 @@ impl<'m> ShadowMapRef<'m> {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<&T, TryAllocError<E>> {
-        let raw = self.map.raw();
-        raw.get_or_create(
-            raw.locate(Key::new(obj, id)),
-            &self.guard,
-            Mode::CreateOnly,
-            ctor,
-        )
-        .map_err(|e| match e {
-            CreateError::Exists => TryAllocError::Exists,
-            CreateError::Ctor(e) => TryAllocError::Ctor(e),
-        })
+        self.map
+            .raw()
+            .get_or_create(self.locate(obj, id), &self.guard, Mode::CreateOnly, ctor)
+            .map_err(|e| match e {
+                CreateError::Exists => TryAllocError::Exists,
+                CreateError::Ctor(e) => TryAllocError::Ctor(e),
+            })
     }
 
     /// See [`ShadowMap::get_or_alloc`].
@@ -201,17 +203,13 @@ impl<'m> ShadowMapRef<'m> {
         id: ShadowId<T>,
         ctor: impl FnOnce() -> Result<T, E>,
     ) -> Result<&T, E> {
-        let raw = self.map.raw();
-        raw.get_or_create(
-            raw.locate(Key::new(obj, id)),
-            &self.guard,
-            Mode::GetOrCreate,
-            ctor,
-        )
-        .map_err(|e| match e {
-            CreateError::Ctor(e) => e,
-            CreateError::Exists => unreachable!("GetOrCreate never reports Exists"),
-        })
+        self.map
+            .raw()
+            .get_or_create(self.locate(obj, id), &self.guard, Mode::GetOrCreate, ctor)
+            .map_err(|e| match e {
+                CreateError::Ctor(e) => e,
+                CreateError::Exists => unreachable!("GetOrCreate never reports Exists"),
+            })
     }
 
     /// See [`ShadowMap::get_or_default`].
@@ -240,8 +238,9 @@ impl<'m> ShadowMapRef<'m> {
     /// assert!(!map.pin().free(&0u8, ID));
     /// ```
     pub fn free<T: Send + Sync + 'static>(&self, obj: impl Into<Parent>, id: ShadowId<T>) -> bool {
-        let raw = self.map.raw();
-        raw.free::<T>(raw.locate(Key::new(obj, id)), &self.guard, |_| ())
+        self.map
+            .raw()
+            .free::<T>(self.locate(obj, id), &self.guard, |_| ())
     }
 
     /// See [`ShadowMap::free_with`].
@@ -262,10 +261,9 @@ impl<'m> ShadowMapRef<'m> {
         dtor: impl FnOnce(Parent, &T),
     ) -> bool {
         let parent = obj.into();
-        let raw = self.map.raw();
-        raw.free::<T>(raw.locate(Key::new(parent, id)), &self.guard, |v| {
-            dtor(parent, v)
-        })
+        self.map
+            .raw()
+            .free::<T>(self.locate(parent, id), &self.guard, |v| dtor(parent, v))
     }
 
     /// See [`ShadowMap::free_all`].

@@ -380,11 +380,18 @@ impl Table<'_> {
 /// only addresses are computed (with wrapping arithmetic), nothing is read.
 #[inline(always)]
 pub(crate) fn prefetch_home(word: TableWord, hash: u64) {
-    let capacity = CLASS_CAPACITIES[word.addr() & CLASS_BITS];
+    let (base, capacity) = decode(word);
     let i = home_slot(hash, capacity);
-    let base = word.map_addr(|a| a & !CLASS_BITS).cast::<u8>();
     prefetch(base.wrapping_add(i * size_of::<AtomicPtr<EntryHeader>>()));
     prefetch(base.wrapping_add(controls_offset(capacity) + i / GROUP * GROUP));
+}
+
+/// A table word's allocation address and capacity (no memory read but the
+/// static class table).
+#[inline(always)]
+fn decode(word: TableWord) -> (*mut u8, usize) {
+    let capacity = CLASS_CAPACITIES[word.addr() & CLASS_BITS];
+    (word.map_addr(|a| a & !CLASS_BITS).cast::<u8>(), capacity)
 }
 
 /// The slot a key with this hash is probed from in a table of `capacity`
@@ -402,8 +409,7 @@ impl<'a> Table<'a> {
     /// `word` came from [`Table::alloc`] and stays allocated for `'a`.
     #[inline(always)]
     pub(crate) unsafe fn from_word(word: TableWord) -> Table<'a> {
-        let capacity = CLASS_CAPACITIES[word.addr() & CLASS_BITS];
-        let base = word.map_addr(|a| a & !CLASS_BITS).cast::<u8>();
+        let (base, capacity) = decode(word);
         // SAFETY: a table's address is never null, and its control bytes
         // lie `controls_offset` bytes into the same allocation (by the
         // caller and `layout`).
