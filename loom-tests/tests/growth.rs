@@ -116,3 +116,31 @@ fn shrink_racing_reader() {
         c
     });
 }
+
+/// A free racing an insert that grows the table. The free's lock-free look
+/// may find the key in the table that growth then replaces; under the lock
+/// it must not reuse that look's slot, but probe the new table.
+#[test]
+fn free_racing_growth() {
+    model("free_racing_growth", 3, || {
+        let map = map_one_tiny_shard();
+        let c = Counters::new();
+        map.alloc(parent(1), ID, || Val::new(10, &c)).unwrap();
+        let (m, c2) = (map.clone(), c.clone());
+        let writer =
+            thread::spawn(move || m.get_or_alloc(parent(2), ID, || Val::new(20, &c2)).check());
+        assert!(
+            map.free(parent(1), ID),
+            "an existing variable was not freed"
+        );
+        assert!(
+            map.get(parent(1), ID).is_none(),
+            "a freed variable came back"
+        );
+        assert_eq!(writer.join().unwrap(), 20);
+        assert!(map.get(parent(1), ID).is_none());
+        assert_eq!(map.get(parent(2), ID).map(|v| v.check()), Some(20));
+        assert_eq!(map.len(), 1);
+        c
+    });
+}

@@ -33,7 +33,7 @@ pub(crate) use self::iter::Iter;
 pub(crate) use self::pin::PinRef;
 use self::shard::{Shard, slots_for};
 use self::slab::SlabRef;
-use self::table::Probe;
+use self::table::{Hit, Probe};
 use crate::key::{Key, KeyHasher};
 use crate::sync;
 
@@ -156,7 +156,7 @@ impl RawMap {
     ) -> Option<&'g T> {
         let Located { key, shard, hash } = at;
         debug_assert!(self.holds(shard), "a key located in another map");
-        let (e, meta) = shard.table(guard).find(hash, key)?;
+        let Hit { entry: e, meta, .. } = shard.table(guard).find(hash, key)?;
         if meta.is_ready_as::<T>() {
             // SAFETY: READY as `T`, seen with Acquire (value initialized and
             // visible); the entry outlives `guard` (retired via the epoch).
@@ -183,20 +183,25 @@ impl RawMap {
         let Located { key, shard, hash } = at;
         debug_assert!(self.holds(shard), "a key located in another map");
         // Fast path: an existing READY entry; no lock, no allocation, no CAS.
-        if let Some((e, meta)) = shard.table(pin.guard()).find(hash, key)
+        let found = shard.table(pin.guard()).find(hash, key);
+        if let Some(Hit { entry: e, meta, .. }) = found
             && meta.is_ready_as::<T>()
         {
             // SAFETY: READY as `T`, seen with Acquire; `pin` lives for 'g.
             return unsafe { existing(e, mode) };
         }
-        self.create_slow(shard, hash, key, pin, mode, ctor)
+        self.create_slow(shard, hash, key, found, pin, mode, ctor)
     }
 
+    /// `get_or_create` past its fast path, given what its lookup `found`
+    /// (absent, `INIT`, or `READY` as another type), under the same pin.
+    #[allow(clippy::too_many_arguments)]
     fn create_slow<'g, T, E>(
         &self,
         shard: &Shard,
         hash: u64,
         key: Key,
+        mut found: Option<Hit>,
         mut pin: impl PinRef<'g>,
         mode: Mode,
         ctor: impl FnOnce() -> Result<T, E>,
@@ -208,7 +213,7 @@ impl RawMap {
         // across retries, freed if we end up not linking it.
         let mut spare = Spare::<T>(None, shard.slab().handle(), PhantomData);
         let owned = loop {
-            if let Some((e, meta)) = shard.table(pin.guard()).find(hash, key) {
+            if let Some(Hit { entry: e, meta, .. }) = found {
                 if meta.is_ready_as::<T>() {
                     // SAFETY: READY as `T`, seen with Acquire; `pin` lives for 'g.
                     return unsafe { existing(e, mode) };
@@ -218,6 +223,7 @@ impl RawMap {
                 debug_assert!(meta.is_init());
                 // SAFETY: pinned since `find`; the entry outlives the pin.
                 self.wait(shard, unsafe { &*e }, key, &mut pin);
+                found = shard.table(pin.guard()).find(hash, key);
                 continue;
             }
             let entry = spare
@@ -235,7 +241,11 @@ impl RawMap {
                 }
                 // Linked by someone else since our lock-free look: go back and
                 // look at it without the lock.
-                Probe::Found { .. } => spare.0 = Some(entry),
+                Probe::Found { .. } => {
+                    spare.0 = Some(entry);
+                    drop(w);
+                    found = shard.table(pin.guard()).find(hash, key);
+                }
             }
         };
         drop(spare);
@@ -304,14 +314,21 @@ impl RawMap {
         // Lock-free look first: freeing an absent key takes no lock. Like a
         // `get` that finds nothing, it linearizes at the probe's end (a
         // `DEAD` entry, being freed by someone else, counts as absent).
-        if shard.table(pin.guard()).find(hash, key).is_none() {
+        let Some(hit) = shard.table(pin.guard()).find(hash, key) else {
             return false;
-        }
+        };
+        // What the look found, while this pin (taken before it) is unbroken.
+        let mut unbroken = Some(hit);
         loop {
             let mut w = shard.write(pin.guard());
-            let (index, e) = match w.probe(hash, key) {
-                Probe::Vacant { .. } => return false,
-                Probe::Found { index, entry } => (index, entry),
+            // Under the lock, the look's slot is reused if it still holds
+            // the entry (the common case); else the writers' probe decides.
+            let (index, e) = match unbroken.take() {
+                Some(hit) if w.table().still_holds(&hit) => (hit.index, hit.entry),
+                _ => match w.probe(hash, key) {
+                    Probe::Vacant { .. } => return false,
+                    Probe::Found { index, entry } => (index, entry),
+                },
             };
             // SAFETY: linked in the current table, under the lock: live.
             let h = unsafe { &*e };

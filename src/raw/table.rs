@@ -266,6 +266,17 @@ pub(crate) enum Probe {
     },
 }
 
+/// What a lock-free lookup found: the key's entry, its state as the lookup
+/// loaded it (never `DEAD`), and the table and slot it was linked at.
+#[derive(Clone, Copy)]
+pub(crate) struct Hit {
+    /// The table's pointer array: its identity, for [`Table::still_holds`].
+    table: NonNull<AtomicPtr<EntryHeader>>,
+    pub(crate) index: usize,
+    pub(crate) entry: *const EntryHeader,
+    pub(crate) meta: Meta,
+}
+
 /// The pointee type of a [`TableWord`]: gives the word its 128-byte
 /// alignment (7 tag bits). Never read as such.
 #[repr(C, align(128))]
@@ -531,7 +542,7 @@ impl<'a> Table<'a> {
     /// in the epoch in which it loaded this table (entries are retired
     /// through the epoch after being unlinked).
     #[inline(always)]
-    pub(crate) fn find(&self, hash: u64, key: Key) -> Option<(*const EntryHeader, Meta)> {
+    pub(crate) fn find(&self, hash: u64, key: Key) -> Option<Hit> {
         let tag = tag(hash);
         let tags = ONES * usize::from(tag);
         let mut i = self.home(hash);
@@ -580,7 +591,7 @@ impl<'a> Table<'a> {
     /// The entry at slot `j` if it is `key`'s and not `DEAD` (the pointer
     /// decides; the caller is pinned).
     #[inline(always)]
-    fn candidate(&self, j: usize, key: Key) -> Option<(*const EntryHeader, Meta)> {
+    fn candidate(&self, j: usize, key: Key) -> Option<Hit> {
         let e = self.load_pointer(j);
         if e.is_null() {
             return None;
@@ -591,7 +602,12 @@ impl<'a> Table<'a> {
         if h.parent == key.parent && h.id == key.id {
             let meta = h.meta();
             if !meta.is_dead() {
-                return Some((e, meta));
+                return Some(Hit {
+                    table: self.pointers,
+                    index: j,
+                    entry: e,
+                    meta,
+                });
             }
         }
         None
@@ -639,6 +655,20 @@ impl<'a> Table<'a> {
                 }
             }
         }
+    }
+
+    /// Whether `hit`, found by a lookup under the caller's current pin, is of
+    /// this table and still holds (shard lock held): `probe` would return
+    /// `Found` with the same slot and entry.
+    ///
+    /// Under the lock only this lock's holder changes a table, and a slot's
+    /// pointer is non-null exactly while the entry it points to is linked
+    /// there. Neither address can have been reused since the lookup: a
+    /// replaced table and an unlinked entry are both retired through the
+    /// epoch, so while the caller stays pinned the same address means the
+    /// same table and the same entry.
+    pub(crate) fn still_holds(&self, hit: &Hit) -> bool {
+        self.pointers == hit.table && self.load_pointer(hit.index) == hit.entry
     }
 
     /// Links `entry` at `index` (shard lock held; the slot is vacant): the
@@ -839,7 +869,7 @@ mod tests {
             assert_eq!(seen, linked, "capacity {cap}");
             for (i, (&k, &e)) in keys.iter().zip(&entries).enumerate() {
                 let hash = hasher.hash(k);
-                assert_eq!(t.find(hash, k).map(|(f, _)| f), Some(e.cast_const()));
+                assert_eq!(t.find(hash, k).map(|f| f.entry), Some(e.cast_const()));
                 if i % 2 == 0 {
                     let Probe::Found { index, entry } = t.probe(hash, k) else {
                         panic!("{k:?} not found by the writer's probe");
@@ -849,7 +879,7 @@ mod tests {
                 }
             }
             for (i, (&k, &e)) in keys.iter().zip(&entries).enumerate() {
-                let found = t.find(hasher.hash(k), k).map(|(f, _)| f);
+                let found = t.find(hasher.hash(k), k).map(|f| f.entry);
                 assert_eq!(
                     found,
                     (i % 2 == 1).then_some(e.cast_const()),
