@@ -741,7 +741,14 @@ impl<'a> Table<'a> {
     }
 
     /// A new table of `capacity` slots holding the same entries (shard lock
-    /// held). Entries are not touched, only their pointers are copied.
+    /// held). Entries are not moved, only their pointers are copied; each is
+    /// read once, for its key's hash.
+    ///
+    /// The keys are distinct and the new table has no tombstones, so each
+    /// goes to the first `EMPTY` slot from its home: where [`probe`] would
+    /// put it, found a window at a time, without comparing keys.
+    ///
+    /// [`probe`]: Table::probe
     pub(crate) fn rebuilt(&self, capacity: usize, hasher: &KeyHasher) -> TableWord {
         let word = Table::alloc(capacity);
         // SAFETY: just allocated; freed by no one before we return it.
@@ -750,12 +757,33 @@ impl<'a> Table<'a> {
             // SAFETY: under the shard lock, linked entries are live.
             let h = unsafe { &*e };
             let hash = hasher.hash(h.key());
-            match new.probe(hash, h.key()) {
-                Probe::Vacant { index, .. } => new.link(index, hash, e),
-                Probe::Found { .. } => unreachable!("a key linked twice in one table"),
-            }
+            debug_assert!(
+                matches!(new.probe(hash, h.key()), Probe::Vacant { .. }),
+                "a key linked twice in one table"
+            );
+            new.link(new.first_empty(hash), hash, e);
         }
         word
+    }
+
+    /// The first `EMPTY` slot from `hash`'s home (a table being built: no
+    /// tombstones, no concurrent writer). Windows never report padding
+    /// bytes as `EMPTY`, so the slot is below `capacity`.
+    #[inline(always)]
+    fn first_empty(&self, hash: u64) -> usize {
+        let mut i = self.home(hash);
+        loop {
+            let empty = zero_bytes_from_first(self.window(i));
+            if empty != 0 {
+                let j = i + empty.trailing_zeros() as usize / 8;
+                debug_assert!(j < self.capacity && self.load_control(j) == EMPTY);
+                return j;
+            }
+            i += GROUP;
+            if i >= self.capacity {
+                i = 0;
+            }
+        }
     }
 
     /// The entry at slot `i`, if any (for iteration; pinned caller). The
@@ -908,6 +936,58 @@ mod tests {
                         }
                         Probe::Found { .. } => panic!("{k:?} found after its unlink"),
                     }
+                }
+            }
+            // Rebuilt into a smaller, the same and a larger class: every key
+            // left is found, none unlinked is, and each lands where the
+            // writers' probe would have put it (a reference table built
+            // with `probe`, in the same order).
+            let live = keys.len() - keys.len().div_ceil(2);
+            for new_cap in [
+                capacity_at_least((live * 4).div_ceil(3).max(MIN_CAPACITY)),
+                Some(cap),
+                capacity_at_least(cap + 1),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let rebuilt = t.rebuilt(new_cap, &hasher);
+                let reference = Table::alloc(new_cap);
+                // SAFETY: both allocated just above, freed below.
+                let (r, want) = unsafe { (Table::from_word(rebuilt), Table::from_word(reference)) };
+                for (_, e) in t.entries() {
+                    // SAFETY: the test's entries, alive until the end.
+                    let k = unsafe { (*e).key() };
+                    let hash = hasher.hash(k);
+                    let Probe::Vacant { index, .. } = want.probe(hash, k) else {
+                        panic!("{k:?} twice");
+                    };
+                    want.link(index, hash, e);
+                }
+                for j in 0..new_cap {
+                    assert_eq!(
+                        r.load_control(j),
+                        want.load_control(j),
+                        "{cap} -> {new_cap}: slot {j}"
+                    );
+                    assert_eq!(
+                        r.load_pointer(j),
+                        want.load_pointer(j),
+                        "{cap} -> {new_cap}: slot {j}"
+                    );
+                }
+                for (i, (&k, &e)) in keys.iter().zip(&entries).enumerate() {
+                    let found = r.find(hasher.hash(k), k).map(|f| f.entry);
+                    assert_eq!(
+                        found,
+                        (i % 2 == 1).then_some(e.cast_const()),
+                        "{cap} -> {new_cap}"
+                    );
+                }
+                // SAFETY: nothing uses either table any more.
+                unsafe {
+                    Table::free(rebuilt);
+                    Table::free(reference);
                 }
             }
             for e in entries {
