@@ -201,7 +201,7 @@ impl RawMap {
         shard: &Shard,
         hash: u64,
         key: Key,
-        mut found: Option<Hit>,
+        found: Option<Hit>,
         mut pin: impl PinRef<'g>,
         mode: Mode,
         ctor: impl FnOnce() -> Result<T, E>,
@@ -212,7 +212,12 @@ impl RawMap {
         // An allocated entry not linked yet: allocated outside the lock, kept
         // across retries, freed if we end up not linking it.
         let mut spare = Spare::<T>(None, shard.slab().handle(), PhantomData);
+        // The caller's lookup serves the first round; every retry looks again.
+        let mut first = Some(found);
         let owned = loop {
+            let found = first
+                .take()
+                .unwrap_or_else(|| shard.table(pin.guard()).find(hash, key));
             if let Some(Hit { entry: e, meta, .. }) = found {
                 if meta.is_ready_as::<T>() {
                     // SAFETY: READY as `T`, seen with Acquire; `pin` lives for 'g.
@@ -223,7 +228,6 @@ impl RawMap {
                 debug_assert!(meta.is_init());
                 // SAFETY: pinned since `find`; the entry outlives the pin.
                 self.wait(shard, unsafe { &*e }, key, &mut pin);
-                found = shard.table(pin.guard()).find(hash, key);
                 continue;
             }
             let entry = spare
@@ -241,11 +245,7 @@ impl RawMap {
                 }
                 // Linked by someone else since our lock-free look: go back and
                 // look at it without the lock.
-                Probe::Found { .. } => {
-                    spare.0 = Some(entry);
-                    drop(w);
-                    found = shard.table(pin.guard()).find(hash, key);
-                }
+                Probe::Found { .. } => spare.0 = Some(entry),
             }
         };
         drop(spare);

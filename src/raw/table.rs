@@ -197,6 +197,13 @@ const fn nonzero_bytes(x: usize) -> usize {
     (((x & !HIGHS) + !HIGHS) | x) & HIGHS
 }
 
+/// The index of the lowest byte flagged in `mask` (a mask from the byte
+/// tests above, not zero).
+#[inline(always)]
+const fn first_byte(mask: usize) -> usize {
+    mask.trailing_zeros() as usize / 8
+}
+
 /// Slots of capacity class `code` (see the module docs).
 #[inline(always)]
 const fn class_capacity(code: usize) -> usize {
@@ -311,7 +318,7 @@ impl Iterator for Entries<'_> {
             }
             self.next_word += 1;
         }
-        let i = (self.next_word - 1) * GROUP + self.tagged.trailing_zeros() as usize / 8;
+        let i = (self.next_word - 1) * GROUP + first_byte(self.tagged);
         self.tagged &= self.tagged - 1;
         let e = self.table.load_pointer(i);
         // Under the lock (or owned) a slot holds a tag exactly while it holds
@@ -495,6 +502,17 @@ impl<'a> Table<'a> {
         if i + 1 == self.capacity { 0 } else { i + 1 }
     }
 
+    /// Where the window after the one at slot `i` starts: `GROUP` slots on,
+    /// or slot 0 past the last slot (the padding ends a window there).
+    #[inline(always)]
+    fn next_window(&self, i: usize) -> usize {
+        if i + GROUP >= self.capacity {
+            0
+        } else {
+            i + GROUP
+        }
+    }
+
     /// The slot before `i`, wrapping around.
     #[inline(always)]
     fn prev(&self, i: usize) -> usize {
@@ -615,7 +633,7 @@ impl<'a> Table<'a> {
             let mut candidates =
                 zero_bytes_from_first(window ^ tags) & (empty ^ empty.wrapping_sub(1)) & !checked;
             while candidates != 0 {
-                let j = i + candidates.trailing_zeros() as usize / 8;
+                let j = i + first_byte(candidates);
                 if let Some(found) = self.candidate(j, key) {
                     return Some(found);
                 }
@@ -624,10 +642,7 @@ impl<'a> Table<'a> {
             if empty != 0 {
                 return None;
             }
-            i += GROUP;
-            if i >= self.capacity {
-                i = 0;
-            }
+            i = self.next_window(i);
             checked = 0;
         }
     }
@@ -682,7 +697,7 @@ impl<'a> Table<'a> {
             // another key's tag: its entry is compared and rejected.
             let mut candidates = zero_bytes_from_first(window ^ tags) & upto;
             while candidates != 0 {
-                let j = i + candidates.trailing_zeros() as usize / 8;
+                let j = i + first_byte(candidates);
                 let e = self.load_pointer(j);
                 debug_assert!(
                     !e.is_null(),
@@ -704,7 +719,7 @@ impl<'a> Table<'a> {
                     tombstones &= (1 << (8 * (self.capacity - i))) - 1;
                 }
                 if tombstones != 0 {
-                    first_tombstone = Some(i + tombstones.trailing_zeros() as usize / 8);
+                    first_tombstone = Some(i + first_byte(tombstones));
                 }
             }
             if empty != 0 {
@@ -714,15 +729,12 @@ impl<'a> Table<'a> {
                         reuses_tombstone: true,
                     },
                     None => Probe::Vacant {
-                        index: i + empty.trailing_zeros() as usize / 8,
+                        index: i + first_byte(empty),
                         reuses_tombstone: false,
                     },
                 };
             }
-            i += GROUP;
-            if i >= self.capacity {
-                i = 0;
-            }
+            i = self.next_window(i);
         }
     }
 
@@ -818,7 +830,7 @@ impl<'a> Table<'a> {
     fn prefetch_entries(&self, g: usize) {
         let mut tagged = self.tagged(g);
         while tagged != 0 {
-            prefetch(self.load_pointer(g * GROUP + tagged.trailing_zeros() as usize / 8));
+            prefetch(self.load_pointer(g * GROUP + first_byte(tagged)));
             tagged &= tagged - 1;
         }
     }
@@ -858,14 +870,11 @@ impl<'a> Table<'a> {
         loop {
             let empty = zero_bytes_from_first(self.window(i));
             if empty != 0 {
-                let j = i + empty.trailing_zeros() as usize / 8;
+                let j = i + first_byte(empty);
                 debug_assert!(j < self.capacity && self.load_control(j) == EMPTY);
                 return j;
             }
-            i += GROUP;
-            if i >= self.capacity {
-                i = 0;
-            }
+            i = self.next_window(i);
         }
     }
 
@@ -999,13 +1008,16 @@ mod tests {
                     t.unlink(index);
                 }
             }
-            for (i, (&k, &e)) in keys.iter().zip(&entries).enumerate() {
-                let found = t.find(hasher.hash(k), k).map(|f| f.entry);
-                assert_eq!(
-                    found,
-                    (i % 2 == 1).then_some(e.cast_const()),
-                    "capacity {cap}"
-                );
+            // Every odd key linked, every even one unlinked, as lookups in
+            // `table` must see it.
+            let odd_half_linked = |table: &Table<'_>, context: &str| {
+                for (i, (&k, &e)) in keys.iter().zip(&entries).enumerate() {
+                    let found = table.find(hasher.hash(k), k).map(|f| f.entry);
+                    assert_eq!(found, (i % 2 == 1).then_some(e.cast_const()), "{context}");
+                }
+            };
+            odd_half_linked(&t, &format!("capacity {cap}"));
+            for (i, &k) in keys.iter().enumerate() {
                 if i % 2 == 0 {
                     // Where the writer would relink it: the first tombstone
                     // on its path, else the `EMPTY` slot that ends it,
@@ -1069,14 +1081,7 @@ mod tests {
                         "{cap} -> {new_cap}: slot {j}"
                     );
                 }
-                for (i, (&k, &e)) in keys.iter().zip(&entries).enumerate() {
-                    let found = r.find(hasher.hash(k), k).map(|f| f.entry);
-                    assert_eq!(
-                        found,
-                        (i % 2 == 1).then_some(e.cast_const()),
-                        "{cap} -> {new_cap}"
-                    );
-                }
+                odd_half_linked(&r, &format!("{cap} -> {new_cap}"));
                 // SAFETY: nothing uses either table any more.
                 unsafe {
                     Table::free(rebuilt);
