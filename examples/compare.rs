@@ -10,7 +10,7 @@
 //! ratios, and writes an SVG bar chart (default `target/compare.svg`).
 //!
 //! Knobs (environment; all listed in `docs/BENCHMARKS.md`): `SV_THREADS=1,2,4`;
-//! `SV_CELL_MS=20` and `SV_ROUNDS=3` per throughput cell; `SV_LAT_SIZES=10000,4000000`,
+//! `SV_CELL_MS=20`, `SV_WARM_MS=10` and `SV_ROUNDS=3` per throughput cell; `SV_LAT_SIZES=10000,4000000`,
 //! `SV_LAT_MS=40`, `SV_LAT_ROUNDS=5`; `SV_ISO_MS=30`, `SV_ISO_ROUNDS=4`,
 //! `SV_ISO_CTOR=sleep|spin`; `SV_RACE_N=20000`; `SV_GROWTH_N=1000000`,
 //! `SV_GROWTH_CAP_MS=1000`; `SV_MEM_N=1000000`; `SV_BACKENDS=shadow,papaya`
@@ -146,15 +146,17 @@ fn print_machine() {
 type Tp = BTreeMap<(usize, usize, usize), Results>;
 
 fn throughput_section(threads: &[usize], focus: usize) -> Tp {
+    let warm = env_ms("SV_WARM_MS", 10);
     let slice = env_ms("SV_CELL_MS", 20);
     let rounds = env_num("SV_ROUNDS", 3usize);
     let max_t = *threads.iter().max().unwrap();
     println!(
         "\n== Throughput, Mops/s (all threads together; prefill {} of {} keys; median of \
-         {rounds} x {} ms per cell, rows measured round-robin) ==",
+         {rounds} x {} ms per cell, each after {} ms untimed, rows measured round-robin) ==",
         workload::PREFILL,
         workload::KEY_SPACE,
-        slice.as_millis()
+        slice.as_millis(),
+        warm.as_millis()
     );
     let mut tp = Tp::new();
     for (mi, &mix) in MIXES.iter().enumerate() {
@@ -164,7 +166,7 @@ fn throughput_section(threads: &[usize], focus: usize) -> Tp {
             for &t in threads {
                 tp.insert(
                     (mi, di, t),
-                    run::round_robin(&mut cs, &streams[..t], slice, rounds),
+                    run::round_robin(&mut cs, &streams[..t], warm, slice, rounds),
                 );
             }
             drop(cs);

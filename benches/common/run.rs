@@ -64,25 +64,37 @@ pub(crate) fn prefilled<B: Backend>() -> B {
     map
 }
 
-/// Total operations per second of `streams.len()` threads on `map` for `dur`.
+/// Total operations per second of `streams.len()` threads on `map` for `dur`,
+/// after `warm` of the same work untimed.
+///
+/// The warm-up matters when several maps take turns (`compare` measures
+/// every row in slices, round-robin): each slice starts with caches full of
+/// the other rows' maps, and a 5 MB map takes milliseconds of misses to read
+/// back in. Without it, a 20 ms slice measures partly that reload (see
+/// BENCHMARKS, "Cold slices"). Threads keep running between the two phases,
+/// so the timed phase starts in the steady state.
 pub(crate) fn throughput_on<B: Backend>(
     map: &B,
     pinned: bool,
     streams: &[Vec<u32>],
+    warm: Duration,
     dur: Duration,
 ) -> f64 {
     let threads = streams.len();
     let barrier = Barrier::new(threads + 1);
-    let stop = AtomicBool::new(false);
+    let (timing, stop) = (AtomicBool::new(false), AtomicBool::new(false));
     thread::scope(|s| {
         let handles: Vec<_> = streams
             .iter()
             .map(|stream| {
-                let (barrier, stop) = (&barrier, &stop);
+                let (barrier, timing, stop) = (&barrier, &timing, &stop);
                 s.spawn(move || {
                     let mut pos = 0usize;
-                    let mut ops = 0u64;
                     barrier.wait();
+                    while !timing.load(Ordering::Relaxed) {
+                        run_ops(map, pinned, stream, &mut pos, BATCH as u64);
+                    }
+                    let mut ops = 0u64;
                     let t0 = Instant::now();
                     while !stop.load(Ordering::Relaxed) {
                         run_ops(map, pinned, stream, &mut pos, BATCH as u64);
@@ -93,23 +105,19 @@ pub(crate) fn throughput_on<B: Backend>(
             })
             .collect();
         barrier.wait();
+        thread::sleep(warm);
+        timing.store(true, Ordering::Relaxed);
         thread::sleep(dur);
         stop.store(true, Ordering::Relaxed);
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     })
 }
 
-/// One throughput cell: a freshly prefilled map, `streams.len()` threads.
-pub(crate) fn throughput<B: Backend>(pinned: bool, streams: &[Vec<u32>], dur: Duration) -> f64 {
-    let map = prefilled::<B>();
-    throughput_on(&map, pinned, streams, dur)
-}
-
-/// `(per-thread streams, duration) -> ops/s`.
-pub(crate) type Measure = dyn FnMut(&[Vec<u32>], Duration) -> f64;
+/// `(per-thread streams, warm-up, duration) -> ops/s`.
+pub(crate) type Measure = dyn FnMut(&[Vec<u32>], Duration, Duration) -> f64;
 
 /// A row with its own prefilled map, ready to be measured again and again:
-/// `measure(streams, dur)` returns ops/s.
+/// `measure(streams, warm, dur)` returns ops/s.
 pub(crate) struct Contestant {
     pub(crate) row: Row,
     pub(crate) measure: Box<Measure>,
@@ -124,7 +132,7 @@ pub(crate) fn contestants() -> Vec<Contestant> {
                 let map = prefilled::<B>();
                 self.0.push(Contestant {
                     row,
-                    measure: Box::new(move |s, d| throughput_on(&map, row.pinned, s, d)),
+                    measure: Box::new(move |s, w, d| throughput_on(&map, row.pinned, s, w, d)),
                 });
             }
         }
@@ -139,13 +147,14 @@ pub(crate) fn contestants() -> Vec<Contestant> {
 pub(crate) fn round_robin(
     cs: &mut [Contestant],
     streams: &[Vec<u32>],
+    warm: Duration,
     slice: Duration,
     rounds: usize,
 ) -> Vec<(Row, f64)> {
     let mut samples = vec![Vec::with_capacity(rounds); cs.len()];
     for _ in 0..rounds {
         for (c, s) in cs.iter_mut().zip(&mut samples) {
-            s.push((c.measure)(streams, slice));
+            s.push((c.measure)(streams, warm, slice));
         }
     }
     cs.iter()
