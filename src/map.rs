@@ -498,8 +498,13 @@ impl ShadowMap {
             .free_parent(obj.into().addr(), &mut crossbeam_epoch::pin())
     }
 
-    /// The number of variables (constructed ones). Exact when no other
-    /// thread is writing; a moment's approximation otherwise.
+    /// The number of variables, counting any whose constructor is running.
+    /// Exact when no other thread is writing; a moment's approximation
+    /// otherwise.
+    ///
+    /// It takes each shard's writer lock in turn, briefly (no constructor
+    /// ever runs under one): the map keeps no shared counter, which every
+    /// create and free would have to update.
     ///
     /// ```
     /// # use shadow_vars::{ShadowId, ShadowMap};

@@ -101,6 +101,25 @@ fn ctor_failure_inserts_nothing_and_returns_the_error() {
 }
 
 #[test]
+fn len_counts_a_variable_whose_constructor_runs() {
+    // `len` takes each shard's lock: a constructor (which runs with no lock
+    // held) can call it, and sees its own variable counted.
+    let map = ShadowMap::builder().shards(1).build();
+    let obj = 0u8;
+    map.alloc(&obj, A, || 1).unwrap();
+    let seen = map.get_or_alloc(&obj, B, || map.len() as u64);
+    assert_eq!(*seen, 2);
+    assert_eq!(map.len(), 2);
+    // A failed constructor's variable was counted while it ran, and no more.
+    let err = map.try_alloc(&obj, A, || Err::<u64, _>(map.len()));
+    assert!(matches!(err, Err(TryAllocError::Exists)));
+    let obj2 = 0u8;
+    let err = map.try_alloc(&obj2, A, || Err::<u64, _>(map.len()));
+    assert_eq!(err.unwrap_err(), TryAllocError::Ctor(3));
+    assert_eq!(map.len(), 2);
+}
+
+#[test]
 fn free_runs_dtor_once_and_reports() {
     let map = ShadowMap::new();
     let obj = 0u8;
@@ -359,6 +378,8 @@ fn values_drop_may_use_the_map() {
     impl Drop for Chain {
         fn drop(&mut self) {
             self.0.free(self.1, B);
+            // `len` takes the shard locks: none may be held here either.
+            let _ = self.0.len();
         }
     }
     const C: ShadowId<Chain> = ShadowId::new(10);

@@ -270,7 +270,6 @@ impl RawMap {
                 unsafe { Entry::<T>::write_value(owned, value) };
                 // SAFETY: we own `owned`, linked and live.
                 let h = unsafe { &*owned };
-                shard.add_ready();
                 // Pinned again before publishing: once READY, another thread
                 // may free and retire the entry, but not reclaim it under
                 // our pin.
@@ -343,7 +342,7 @@ impl RawMap {
                 type_mismatch::<T>(key, meta);
             }
             h.mark_dead();
-            w.unlink(index, key.id, true);
+            w.unlink(index, key.id);
             w.maybe_shrink();
             drop(w);
             // SAFETY: unlinked just now by us (so retired once); READY, so
@@ -393,7 +392,7 @@ impl RawMap {
                     let h = unsafe { &*e };
                     if h.id == id && !h.meta().is_init() {
                         h.mark_dead();
-                        w.unlink(index, id, true);
+                        w.unlink(index, id);
                         unlinked.push(e);
                     }
                 }
@@ -438,7 +437,7 @@ impl RawMap {
                         in_flight = Some((entry, key));
                     } else {
                         h.mark_dead();
-                        w.unlink(index, id, true);
+                        w.unlink(index, id);
                         unlinked.push(entry);
                     }
                 }
@@ -458,9 +457,11 @@ impl RawMap {
         }
     }
 
-    /// `READY` entries (a sum over shards; exact when no one writes).
+    /// Linked entries: `READY` ones and those whose constructor is running
+    /// (a sum over shards, each read under its lock; exact when no one
+    /// writes).
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.ready_len()).sum()
+        self.shards.iter().map(|s| s.linked_len()).sum()
     }
 
     /// The `READY` entries with `id` (weakly consistent; see `Iter`).
@@ -531,7 +532,7 @@ impl Drop for FailedInit<'_> {
         let mut w = self.shard.write(guard);
         match w.probe(self.hash, self.key) {
             Probe::Found { index, entry } if entry == self.entry.cast_const() => {
-                w.unlink(index, self.key.id, false);
+                w.unlink(index, self.key.id);
             }
             _ => unreachable!("an INIT entry was unlinked by someone other than its owner"),
         }
@@ -613,7 +614,7 @@ mod tests {
         for i in 0..n {
             let Located { shard, hash, .. } = map.locate(key(i));
             let t = shard.table(guard);
-            let load = shard.ready_len() as f64 / t.capacity() as f64;
+            let load = shard.linked_len() as f64 / t.capacity() as f64;
             expected += (1.0 / (1.0 - load) - 1.0) / 2.0;
             let home = t.home(hash);
             let d = (0..t.capacity())
@@ -630,7 +631,7 @@ mod tests {
             avg < expected * 1.25 + 0.05,
             "average displacement {avg:.2}, {expected:.2} expected"
         );
-        let per_shard: Vec<usize> = map.shards.iter().map(|s| s.ready_len()).collect();
+        let per_shard: Vec<usize> = map.shards.iter().map(|s| s.linked_len()).collect();
         let (min, max) = (
             per_shard.iter().min().unwrap(),
             per_shard.iter().max().unwrap(),
