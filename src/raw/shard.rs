@@ -25,9 +25,9 @@ pub(crate) struct Shard {
     ///
     /// Alone in its cache line: every lookup reads it, and it changes only
     /// when a table is replaced, while the fields below change on every
-    /// write (the lock word, the writers' counts). Sharing a line with them, each write
-    /// would evict the word from every other core's cache, and their next
-    /// lookups in this shard would miss on it.
+    /// write (the lock word, the writers' counts). Sharing a line with them,
+    /// each write would evict the word from every other core's cache, and
+    /// their next lookups in this shard would miss on it.
     table: CachePadded<AtomicPtr<TableBlock>>,
     /// Everything only writers touch.
     writer: Mutex<WriterState>,
@@ -119,8 +119,9 @@ impl Shard {
     ///
     /// There is no lock-free counter: one updated on every create and free
     /// was a cache line of its own that every writing thread took in turn
-    /// (write-heavy at 2 threads: 5.7% faster without it). `occupied` sits
-    /// with the lock, in lines the writer already holds.
+    /// (write-heavy at 2 threads: 4.3% faster without it, BENCHMARKS
+    /// "Writes at two threads"). `occupied` sits with the lock, in lines the
+    /// writer already holds.
     pub(crate) fn linked_len(&self) -> usize {
         sync::lock(&self.writer).occupied
     }
