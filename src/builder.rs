@@ -18,7 +18,7 @@ pub struct ShadowMapBuilder {
 
 impl ShadowMapBuilder {
     /// A builder with the defaults: shards from the machine (four per core,
-    /// rounded up to a power of two), no capacity reserved.
+    /// at least 32, rounded up to a power of two), no capacity reserved.
     ///
     /// ```
     /// let map = shadow_vars::ShadowMapBuilder::new().build();

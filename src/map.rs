@@ -54,7 +54,8 @@ impl fmt::Debug for ShadowMap {
 }
 
 impl ShadowMap {
-    /// An empty map with the default shard count (several per core).
+    /// An empty map with the default shard count (four per core, at least
+    /// 32: see [`ShadowMapBuilder::shards`]).
     ///
     /// ```
     /// let map = shadow_vars::ShadowMap::new();
