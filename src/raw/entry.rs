@@ -114,9 +114,14 @@ impl<T: Send + Sync + 'static> Entry<T> {
     /// the slab (allocated with `Box`).
     const SLAB_CLASS: Option<usize> = slab::class_of(Layout::new::<Entry<T>>());
 
-    /// Allocates an entry for `key` in the `INIT` state, from the shard's
-    /// `slab` if it fits there; not yet linked.
-    pub(crate) fn new_init(key: Key, slab: &Slab) -> *mut EntryHeader {
+    /// Whether `Entry<T>` comes from a slab (class `SLAB_CLASS`) rather than
+    /// from `Box`.
+    pub(crate) const IN_SLAB: bool = Self::SLAB_CLASS.is_some();
+
+    /// An entry for `key` in the `INIT` state, not yet linked, written into
+    /// a block from `alloc`, which is asked for a block of the entry's slab
+    /// class; boxed if it is too large for the slab (`alloc` is not called).
+    pub(crate) fn new_init(key: Key, alloc: impl FnOnce(usize) -> NonNull<u8>) -> *mut EntryHeader {
         let entry = Entry::<T> {
             header: EntryHeader {
                 meta: AtomicPtr::new(with_state(Self::VTABLE, state::INIT)),
@@ -127,9 +132,9 @@ impl<T: Send + Sync + 'static> Entry<T> {
         };
         let p = match Self::SLAB_CLASS {
             Some(class) => {
-                let p = slab.alloc(class).as_ptr().cast::<Entry<T>>();
-                // SAFETY: a fresh block of the class of `Entry<T>`: large and
-                // aligned enough, and ours.
+                let p = alloc(class).as_ptr().cast::<Entry<T>>();
+                // SAFETY: a fresh block of the class of `Entry<T>` (by
+                // `alloc`'s contract): large and aligned enough, and ours.
                 unsafe { p.write(entry) };
                 p
             }

@@ -230,22 +230,28 @@ impl RawMap {
                 self.wait(shard, unsafe { &*e }, key, &mut pin);
                 continue;
             }
-            let entry = spare
-                .0
-                .take()
-                .unwrap_or_else(|| Entry::<T>::new_init(key, shard.slab()));
+            // An entry too large for the slab is boxed before the lock (an
+            // allocation of any size) and kept across retries; a slab entry
+            // takes a block from the shard's stash under the lock.
+            if !Entry::<T>::IN_SLAB && spare.0.is_none() {
+                spare.0 = Some(Entry::<T>::new_init(key, |_| unreachable!()));
+            }
             let mut w = shard.write(pin.guard());
             match w.probe(hash, key) {
                 Probe::Vacant {
                     index,
                     reuses_tombstone,
                 } => {
+                    let entry = match spare.0.take() {
+                        Some(e) => e,
+                        None => Entry::<T>::new_init(key, |class| w.block(class)),
+                    };
                     w.link(index, reuses_tombstone, hash, key, entry);
                     break entry;
                 }
                 // Linked by someone else since our lock-free look: go back and
                 // look at it without the lock.
-                Probe::Found { .. } => spare.0 = Some(entry),
+                Probe::Found { .. } => {}
             }
         };
         drop(spare);

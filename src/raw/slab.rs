@@ -19,9 +19,10 @@
 //!
 //! # Concurrency and lifetime
 //!
-//! Everything is under one mutex per slab. Blocks are allocated by creators
-//! (before they take the shard's writer lock) and freed by whoever runs an
-//! entry's deferred destruction, on any thread, possibly after the map was
+//! Everything is under one mutex per slab. Blocks are allocated in batches
+//! by creators holding the shard's writer lock, into the shard's [`Stash`],
+//! from which each new entry takes one; and
+//! freed one by one by whoever runs an entry's deferred destruction, on any thread, possibly after the map was
 //! dropped. So the slab's shared part lives in its own allocation, and is
 //! freed by whoever leaves it last: the shard (dropping its [`Slab`]) if no
 //! chunk is left, else the free that empties the last chunk. Both decide
@@ -30,10 +31,10 @@
 //! emptied by frees gives its memory back.
 //!
 //! The mutex is never held while user code runs (a value's `Drop` runs
-//! before its block is freed, and no allocation runs a constructor), never
-//! together with the shard's writer lock (creators allocate before taking
-//! it), and nothing pins while holding it (so no deferred destruction can
-//! run under it): it cannot take part in a deadlock.
+//! before its block is freed, and no allocation runs a constructor), it is
+//! the innermost lock (taken inside the shard's writer lock, never the other
+//! way round), and nothing pins while holding it (so no deferred destruction
+//! can run under it): it cannot take part in a deadlock.
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
@@ -87,13 +88,96 @@ pub(crate) struct SlabRef {
 // itself is an address, and its lifetime rule (module docs) does not depend
 // on the thread.
 unsafe impl Send for Slab {}
-// SAFETY: as above; `&Slab` only allows `alloc` and `handle`, both of which
-// lock the mutex.
+// SAFETY: as above; through `&Slab` (here and in `Stash`) the shared state
+// is only reached under its mutex.
 unsafe impl Sync for Slab {}
 // SAFETY: as for `Slab`.
 unsafe impl Send for SlabRef {}
 // SAFETY: as for `Slab`.
 unsafe impl Sync for SlabRef {}
+
+/// Blocks a shard took from its slab in a batch and has not used yet: per
+/// class, a list linked through each block's first word (as a chunk's free
+/// blocks are). It lives under the shard's writer lock, so a shard creating
+/// entries takes the slab's mutex once per [`STASH_BATCH`] entries instead
+/// of once per entry. Used only with the slab it was filled from; empty
+/// when dropped (the shard gives it back first).
+pub(crate) struct Stash {
+    heads: [*mut u8; CLASS_SIZES.len()],
+}
+
+/// Blocks a stash takes from its slab at once.
+pub(crate) const STASH_BATCH: usize = 16;
+
+// SAFETY: stashed blocks are memory owned by whoever holds the stash;
+// nothing in them is tied to a thread.
+unsafe impl Send for Stash {}
+
+impl Stash {
+    pub(crate) const fn new() -> Stash {
+        Stash {
+            heads: [ptr::null_mut(); CLASS_SIZES.len()],
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heads.iter().all(|h| h.is_null())
+    }
+
+    /// A block of class `class`, as from [`Slab::alloc`]: from the stash,
+    /// refilled with [`STASH_BATCH`] blocks from `slab` when empty.
+    ///
+    /// # Safety
+    /// `slab` is the slab of every block already in this stash.
+    pub(crate) unsafe fn take(&mut self, slab: &Slab, class: usize) -> NonNull<u8> {
+        let head = &mut self.heads[class];
+        if head.is_null() {
+            // SAFETY: the shard owns the slab, so the shared part is live.
+            let mut st = sync::lock(unsafe { slab.shared.as_ref() });
+            for _ in 0..STASH_BATCH {
+                let b = st.alloc_one(class).as_ptr();
+                // SAFETY: a fresh block, ours, at least pointer-sized and
+                // -aligned (32 or 64 bytes, aligned to its size).
+                unsafe { b.cast::<*mut u8>().write(*head) };
+                *head = b;
+            }
+        }
+        let b = *head;
+        // SAFETY: `b` is a stashed block (not null: just refilled), whose
+        // first word holds the next stashed block's address (written above).
+        *head = unsafe { b.cast::<*mut u8>().read() };
+        // SAFETY: not null, as just said.
+        unsafe { NonNull::new_unchecked(b) }
+    }
+
+    /// Frees every stashed block back to `slab`, leaving the stash empty.
+    ///
+    /// # Safety
+    /// As for [`Stash::take`].
+    pub(crate) unsafe fn give_back(&mut self, slab: &Slab) {
+        if self.is_empty() {
+            return;
+        }
+        // SAFETY: the shard owns the slab, so the shared part is live.
+        let mut st = sync::lock(unsafe { slab.shared.as_ref() });
+        for head in &mut self.heads {
+            while let Some(b) = NonNull::new(*head) {
+                // SAFETY: a stashed block holds the next one's address in
+                // its first word (see `take`).
+                *head = unsafe { b.as_ptr().cast::<*mut u8>().read() };
+                // SAFETY: a block of this slab (caller), unused, freed once:
+                // it has just left the stash.
+                unsafe { st.free_one(b) };
+            }
+        }
+    }
+}
+
+impl Drop for Stash {
+    fn drop(&mut self) {
+        debug_assert!(self.is_empty(), "a stash dropped with blocks: they leak");
+    }
+}
 
 struct SlabState {
     /// Cleared when the shard drops its `Slab`.
@@ -163,34 +247,12 @@ impl Slab {
     }
 
     /// A block of class `class` (`CLASS_SIZES[class]` bytes, aligned to its
-    /// size), uninitialized. Free it with [`SlabRef::free`].
+    /// size), uninitialized. Free it with [`SlabRef::free`]. (The map takes
+    /// blocks in batches, through a [`Stash`].)
+    #[cfg(test)]
     pub(crate) fn alloc(&self, class: usize) -> NonNull<u8> {
         // SAFETY: the shard owns the slab, so the shared part is live.
-        let mut st = sync::lock(unsafe { self.shared.as_ref() });
-        let i = match st.avail[class].last() {
-            Some(&i) => i,
-            None => st.new_chunk(class),
-        };
-        let chunk = &mut st.chunks[i];
-        let block = if chunk.free.is_null() {
-            // SAFETY: `bumped < blocks` (the chunk has room and no free
-            // block): inside the chunk.
-            let b = unsafe { chunk.base.as_ptr().add(chunk.bumped * CLASS_SIZES[class]) };
-            chunk.bumped += 1;
-            b
-        } else {
-            let b = chunk.free;
-            // SAFETY: a freed block of this chunk holds the next free block's
-            // address in its first word (written by `free`, aligned).
-            chunk.free = unsafe { b.cast::<*mut u8>().read() };
-            b
-        };
-        chunk.live += 1;
-        if !chunk.has_room() {
-            st.avail[class].pop();
-        }
-        // SAFETY: a block address inside a live chunk is not null.
-        unsafe { NonNull::new_unchecked(block) }
+        sync::lock(unsafe { self.shared.as_ref() }).alloc_one(class)
     }
 
     /// Blocks allocated and not freed yet, in all classes.
@@ -222,6 +284,57 @@ impl Slab {
 }
 
 impl SlabState {
+    /// Puts `block` back in its chunk, and frees the chunk if it is empty.
+    ///
+    /// # Safety
+    /// As for [`SlabRef::free`].
+    unsafe fn free_one(&mut self, block: NonNull<u8>) {
+        let st = self;
+        let i = st.find(block.as_ptr().addr());
+        let chunk = &mut st.chunks[i];
+        let had_room = chunk.has_room();
+        // SAFETY: the block is ours (caller), at least pointer-sized and
+        // -aligned (32 or 64 bytes, aligned to its size).
+        unsafe { block.as_ptr().cast::<*mut u8>().write(chunk.free) };
+        chunk.free = block.as_ptr();
+        chunk.live -= 1;
+        let (class, empty) = (chunk.class, chunk.live == 0);
+        if !had_room {
+            st.avail[class].push(i);
+        }
+        if empty {
+            st.free_chunk(i);
+        }
+    }
+
+    fn alloc_one(&mut self, class: usize) -> NonNull<u8> {
+        let st = self;
+        let i = match st.avail[class].last() {
+            Some(&i) => i,
+            None => st.new_chunk(class),
+        };
+        let chunk = &mut st.chunks[i];
+        let block = if chunk.free.is_null() {
+            // SAFETY: `bumped < blocks` (the chunk has room and no free
+            // block): inside the chunk.
+            let b = unsafe { chunk.base.as_ptr().add(chunk.bumped * CLASS_SIZES[class]) };
+            chunk.bumped += 1;
+            b
+        } else {
+            let b = chunk.free;
+            // SAFETY: a freed block of this chunk holds the next free block's
+            // address in its first word (written by `free`, aligned).
+            chunk.free = unsafe { b.cast::<*mut u8>().read() };
+            b
+        };
+        chunk.live += 1;
+        if !chunk.has_room() {
+            st.avail[class].pop();
+        }
+        // SAFETY: a block address inside a live chunk is not null.
+        unsafe { NonNull::new_unchecked(block) }
+    }
+
     /// The index of the chunk containing address `addr`.
     fn find(&self, addr: usize) -> usize {
         let i = self
@@ -301,21 +414,8 @@ impl SlabRef {
         // shared part is live (module docs).
         let shared = unsafe { self.shared.as_ref() };
         let mut st = sync::lock(shared);
-        let i = st.find(block.as_ptr().addr());
-        let chunk = &mut st.chunks[i];
-        let had_room = chunk.has_room();
-        // SAFETY: the block is ours (caller), at least pointer-sized and
-        // -aligned (32 or 64 bytes, aligned to its size).
-        unsafe { block.as_ptr().cast::<*mut u8>().write(chunk.free) };
-        chunk.free = block.as_ptr();
-        chunk.live -= 1;
-        let (class, empty) = (chunk.class, chunk.live == 0);
-        if !had_room {
-            st.avail[class].push(i);
-        }
-        if empty {
-            st.free_chunk(i);
-        }
+        // SAFETY: by the caller.
+        unsafe { st.free_one(block) };
         let last = !st.owned && st.chunks.is_empty();
         drop(st);
         if last {
@@ -433,6 +533,54 @@ mod tests {
             // SAFETY: from this slab, freed once.
             unsafe { slab.handle().free(b) };
         }
+        // SAFETY: owned; no one else holds the slab.
+        let st = sync::lock(unsafe { slab.shared.as_ref() });
+        assert!(st.chunks.is_empty() && st.chunks.capacity() == 0);
+    }
+
+    /// A shard's stash: distinct aligned blocks, usable one by one and
+    /// freed with `SlabRef::free`, or given back unused; memory returns
+    /// either way.
+    #[test]
+    fn stash_blocks_are_distinct_and_given_back() {
+        let slab = Slab::new();
+        let mut stash = Stash::new();
+        let mut used = Vec::new();
+        let rounds = if cfg!(miri) { 40 } else { 2000 };
+        for round in 0..rounds {
+            let class = round % 2;
+            // SAFETY: this stash is only ever used with `slab`.
+            let b = unsafe { stash.take(&slab, class) };
+            assert_eq!(b.as_ptr().addr() % CLASS_SIZES[class], 0);
+            // SAFETY: a fresh block of `CLASS_SIZES[class]` bytes.
+            unsafe { b.as_ptr().write_bytes(round as u8, CLASS_SIZES[class]) };
+            used.push((b, class, round as u8));
+            if round % 7 == 3 {
+                // Free one used block now and then: its chunk may empty.
+                let (b, _, _) = used.swap_remove(round % used.len());
+                // SAFETY: from this slab, freed once.
+                unsafe { slab.handle().free(b) };
+            }
+        }
+        let mut addrs: Vec<usize> = used.iter().map(|b| b.0.as_ptr().addr()).collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        assert_eq!(addrs.len(), used.len(), "a block handed out twice");
+        assert!(!stash.is_empty());
+        let stashed = slab.blocks_out() - used.len();
+        assert!(0 < stashed && stashed < 2 * STASH_BATCH);
+        for (b, class, fill) in used {
+            // SAFETY: written when taken, not freed since.
+            let intact = (0..CLASS_SIZES[class]).all(|k| unsafe { *b.as_ptr().add(k) } == fill);
+            assert!(intact, "a used block was overwritten");
+            // SAFETY: from this slab, freed once.
+            unsafe { slab.handle().free(b) };
+        }
+        assert_eq!(slab.blocks_out(), stashed);
+        // SAFETY: as above.
+        unsafe { stash.give_back(&slab) };
+        assert!(stash.is_empty());
+        assert_eq!(slab.blocks_out(), 0);
         // SAFETY: owned; no one else holds the slab.
         let st = sync::lock(unsafe { slab.shared.as_ref() });
         assert!(st.chunks.is_empty() && st.chunks.capacity() == 0);

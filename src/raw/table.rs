@@ -977,7 +977,7 @@ mod tests {
                 .collect();
             let entries: Vec<*mut EntryHeader> = keys
                 .iter()
-                .map(|&k| Entry::<u64>::new_init(k, &slab))
+                .map(|&k| Entry::<u64>::new_init(k, |c| slab.alloc(c)))
                 .collect();
             for (&k, &e) in keys.iter().zip(&entries) {
                 let hash = hasher.hash(k);
@@ -1182,9 +1182,9 @@ mod loom_models {
                 hash(home, bits, 9),
                 hash(home, bits, 7),
             );
-            let ea = Entry::<u64>::new_init(a, &slab);
-            let ex = Entry::<u64>::new_init(x, &slab);
-            let eb = Entry::<u64>::new_init(b, &slab);
+            let ea = Entry::<u64>::new_init(a, |c| slab.alloc(c));
+            let ex = Entry::<u64>::new_init(x, |c| slab.alloc(c));
+            let eb = Entry::<u64>::new_init(b, |c| slab.alloc(c));
             let shared = Arc::new(Shared(Table::alloc(1 << bits), ea, eb));
             let t = shared.table();
             t.link(slot_a, ha, ea);
