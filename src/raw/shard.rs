@@ -309,7 +309,7 @@ impl<'g> ShardWriter<'_, 'g> {
 
     /// A block of slab class `class` for a new entry: from the stash,
     /// refilled from the slab when empty. Taking blocks in batches saves a
-    /// slab lock per insert (measured: growth about 5-10% faster, see
+    /// slab lock per insert (measured: growth 6-24% faster, see
     /// `docs/BENCHMARKS.md`); the stash is given back when the shard empties.
     pub(crate) fn block(&mut self, class: usize) -> core::ptr::NonNull<u8> {
         let slab = &self.shard.slab;
