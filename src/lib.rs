@@ -55,7 +55,7 @@
 //! | kernel | this crate |
 //! |---|---|
 //! | `klp_shadow_get(obj, id)` | [`get(obj, ID)`](ShadowMap::get) → `Option<Shadow<T>>` |
-//! | `klp_shadow_alloc(obj, id, size, gfp, ctor, data)` | [`alloc(obj, ID, ctor)`](ShadowMap::alloc) / [`try_alloc`](ShadowMap::try_alloc) |
+//! | `klp_shadow_alloc(obj, id, size, gfp, ctor, data)` | [`alloc(obj, ID, ctor)`](ShadowMap::alloc) / [`try_alloc`](ShadowMap::try_alloc); with no constructor, [`insert(obj, ID, value)`](ShadowMap::insert) (cheaper: see its docs) |
 //! | `klp_shadow_get_or_alloc(...)` | [`get_or_alloc(obj, ID, ctor)`](ShadowMap::get_or_alloc) / [`try_get_or_alloc`](ShadowMap::try_get_or_alloc) / [`get_or_default`](ShadowMap::get_or_default) |
 //! | `klp_shadow_free(obj, id, dtor)` | [`free(obj, ID)`](ShadowMap::free) / [`free_with(obj, ID, dtor)`](ShadowMap::free_with) |
 //! | `klp_shadow_free_all(id, dtor)` | [`free_all(ID)`](ShadowMap::free_all) / [`free_all_with(ID, dtor)`](ShadowMap::free_all_with) |

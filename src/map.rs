@@ -275,6 +275,48 @@ impl ShadowMap {
         }
     }
 
+    /// Creates *(obj, id)* holding `value`, already constructed; fails if
+    /// it exists, giving `value` back.
+    ///
+    /// [`alloc`](ShadowMap::alloc) with a value instead of a constructor,
+    /// and cheaper: with no constructor to run outside the lock, the entry
+    /// is linked complete, where `alloc` links it *initializing* and then
+    /// publishes its value with one more atomic read-modify-write (the step
+    /// that lets concurrent creators wait for a constructor). Use it when
+    /// the value is cheap to build even if the variable turns out to exist.
+    /// A constructor of the same *(obj, id)* running in another thread is
+    /// waited for, as by `alloc`: if it fails, this call creates.
+    ///
+    /// # Errors
+    /// `Err(value)` if the variable exists (the existing value is
+    /// untouched).
+    ///
+    /// # Panics
+    /// If called from the constructor of this same *(obj, id)* (recursive
+    /// initialization); on a type mismatch (see [`get`](ShadowMap::get)).
+    ///
+    /// ```
+    /// # use shadow_vars::{ShadowId, ShadowMap};
+    /// # const ID: ShadowId<String> = ShadowId::new(1);
+    /// let map = ShadowMap::new();
+    /// let obj = 0u8;
+    /// assert_eq!(*map.insert(&obj, ID, "first".to_string()).unwrap(), "first");
+    /// let back = map.insert(&obj, ID, "second".to_string()).unwrap_err();
+    /// assert_eq!(back, "second");
+    /// assert_eq!(*map.get(&obj, ID).unwrap(), "first");
+    /// ```
+    pub fn insert<T: Send + Sync + 'static>(
+        &self,
+        obj: impl Into<Parent>,
+        id: ShadowId<T>,
+        value: T,
+    ) -> Result<Shadow<'_, T>, T> {
+        let at = self.locate_before_pin(obj, id);
+        let mut guard = crossbeam_epoch::pin();
+        let v = NonNull::from(self.raw.insert(at, &mut guard, value)?);
+        Ok(Shadow::new(guard, v))
+    }
+
     /// The existing value of *(obj, id)*, or a new one from `ctor` (the
     /// kernel's `klp_shadow_get_or_alloc`).
     ///

@@ -161,6 +161,30 @@ impl<'m> ShadowMapRef<'m> {
             })
     }
 
+    /// See [`ShadowMap::insert`].
+    ///
+    /// # Errors
+    /// `Err(value)` if the variable exists.
+    ///
+    /// ```
+    /// # use shadow_vars::{ShadowId, ShadowMap};
+    /// # const ID: ShadowId<u8> = ShadowId::new(1);
+    /// let map = ShadowMap::new();
+    /// let m = map.pin();
+    /// assert_eq!(m.insert(&0u8, ID, 4), Ok(&4));
+    /// assert_eq!(m.insert(&0u8, ID, 5), Err(5));
+    /// ```
+    pub fn insert<T: Send + Sync + 'static>(
+        &self,
+        obj: impl Into<Parent>,
+        id: ShadowId<T>,
+        value: T,
+    ) -> Result<&T, T> {
+        self.map
+            .raw()
+            .insert(self.locate(obj, id), &self.guard, value)
+    }
+
     /// See [`ShadowMap::get_or_alloc`].
     ///
     /// ```

@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::{scaled, within};
-use shadow_vars::{ShadowId, ShadowMap};
+use common::{Counters, scaled, within};
+use shadow_vars::{ShadowId, ShadowMap, TryAllocError};
 
 const A: ShadowId<u64> = ShadowId::new(1);
 const B: ShadowId<u64> = ShadowId::new(2);
@@ -178,6 +178,95 @@ fn ctor_error_with_waiter() {
     failing_ctor_with_waiter(false);
 }
 
+/// `insert` beside a running constructor of the same key waits for it, as
+/// `alloc` does: if the constructor fails, the insert creates; if it
+/// succeeds, the value comes back.
+#[test]
+fn insert_waits_for_a_running_constructor() {
+    for fail in [true, false] {
+        within(60, move || {
+            let map = leak(ShadowMap::new());
+            let obj = leak(0u8);
+            let (entered_tx, entered_rx) = mpsc::channel::<()>();
+            let (go_tx, go_rx) = mpsc::channel::<()>();
+            let first = std::thread::spawn(move || {
+                map.try_alloc(obj, A, || {
+                    entered_tx.send(()).unwrap();
+                    go_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+                    if fail {
+                        Err("failed on purpose")
+                    } else {
+                        Ok(1)
+                    }
+                })
+                .map(|v| *v)
+            });
+            entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+            let inserter = std::thread::spawn(move || map.insert(obj, A, 2).map(|v| *v));
+            std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 50 }));
+            assert!(
+                !inserter.is_finished(),
+                "insert must wait for the constructor"
+            );
+            go_tx.send(()).unwrap();
+            let created = first.join().unwrap();
+            let inserted = inserter.join().unwrap();
+            if fail {
+                assert_eq!(created, Err(TryAllocError::Ctor("failed on purpose")));
+                assert_eq!(inserted, Ok(2));
+            } else {
+                assert_eq!(created, Ok(1));
+                assert_eq!(inserted, Err(2));
+            }
+            assert_eq!(*map.get(obj, A).unwrap(), if fail { 2 } else { 1 });
+            assert_eq!(map.len(), 1);
+        });
+    }
+}
+
+/// Threads inserting the same fresh keys: exactly one insert per key wins,
+/// every other gets its value back, and every value is dropped once.
+#[test]
+fn racing_inserts_create_each_key_once() {
+    const T: ShadowId<common::Tracked> = ShadowId::new(31);
+    let c = Counters::default();
+    let keys = scaled(2000, 20);
+    let threads = 4;
+    let map = leak(ShadowMap::builder().shards(2).build());
+    let objs = parents(keys);
+    let won: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let c = c.clone();
+                s.spawn(move || {
+                    let mut won = 0;
+                    for (i, o) in objs.iter().enumerate() {
+                        let v = c.new_value((t * keys + i) as u64);
+                        match map.insert(o, T, v) {
+                            Ok(mine) => {
+                                assert_eq!(mine.verify(), (t * keys + i) as u64);
+                                won += 1;
+                            }
+                            Err(back) => {
+                                assert_eq!(back.verify(), (t * keys + i) as u64);
+                                let there = map.get(o, T).expect("the winner's value");
+                                assert_eq!(there.verify() as usize % keys, i);
+                            }
+                        }
+                    }
+                    won
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(won, keys);
+    assert_eq!(map.len(), keys);
+    assert_eq!(map.free_all(T), keys);
+    c.wait_all_dropped(30);
+    assert_eq!(c.created(), threads * keys);
+}
+
 #[test]
 fn ctor_panic_and_error_without_waiter_leave_nothing() {
     let map = ShadowMap::new();
@@ -201,12 +290,13 @@ fn recursive_initialization_panics_instead_of_deadlocking() {
     within(30, || {
         let map = leak(ShadowMap::builder().shards(1).build());
         let obj = leak(0u8);
-        for op in 0..4 {
+        for op in 0..5 {
             let r = std::panic::catch_unwind(|| {
                 map.get_or_alloc(obj, A, || match op {
                     0 => *map.get_or_alloc(obj, A, || 1),
                     1 => map.alloc(obj, A, || 1).map(|v| *v).unwrap_or(0),
-                    2 => u64::from(map.free(obj, A)),
+                    2 => map.insert(obj, A, 1).map(|v| *v).unwrap_or(0),
+                    3 => u64::from(map.free(obj, A)),
                     _ => map.free_parent(obj) as u64,
                 });
             });

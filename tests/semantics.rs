@@ -43,6 +43,47 @@ fn alloc_on_existing_fails_and_leaves_it_untouched() {
 }
 
 #[test]
+fn insert_creates_or_gives_the_value_back() {
+    // Slab-sized and boxed values: both paths link a complete entry, and a
+    // value given back is the caller's again (the map never drops it).
+    const S: ShadowId<common::Tracked> = ShadowId::new(21);
+    #[derive(Debug)]
+    struct Big(common::Tracked, #[allow(dead_code)] [u64; 8]);
+    const L: ShadowId<Big> = ShadowId::new(22);
+    let c = Counters::default();
+    let obj = 0u8;
+    {
+        let map = ShadowMap::new();
+        assert_eq!(map.insert(&obj, S, c.new_value(1)).unwrap().verify(), 1);
+        let back = map.insert(&obj, S, c.new_value(2)).unwrap_err();
+        assert_eq!(back.verify(), 2);
+        assert_eq!(map.get(&obj, S).unwrap().verify(), 1, "existing untouched");
+        drop(back);
+        assert_eq!(c.dropped(), 1, "the value given back was dropped by us");
+        let big = map.insert(&obj, L, Big(c.new_value(3), [3; 8])).unwrap();
+        assert_eq!(big.0.verify(), 3);
+        drop(big);
+        let back = map
+            .insert(&obj, L, Big(c.new_value(4), [4; 8]))
+            .unwrap_err();
+        assert_eq!(back.0.verify(), 4);
+        drop(back);
+        assert_eq!(map.len(), 2);
+        // An inserted value is freed like any other, and the key reused.
+        assert!(map.free(&obj, S));
+        assert_eq!(map.insert(&obj, S, c.new_value(5)).unwrap().verify(), 5);
+        // An `alloc` after `insert` sees it; `insert` after `alloc` too.
+        assert!(map.alloc(&obj, S, || unreachable!()).is_err());
+        let m = map.pin();
+        assert_eq!(m.insert(&obj, B, 7), Ok(&7));
+        assert_eq!(m.insert(&obj, B, 8), Err(8));
+        assert_eq!(*map.get_or_alloc(&obj, B, || unreachable!()), 7);
+    }
+    c.wait_all_dropped(10);
+    assert_eq!(c.created(), 5);
+}
+
+#[test]
 fn get_or_alloc_returns_existing_without_running_ctor() {
     let map = ShadowMap::new();
     let obj = 0u8;

@@ -115,6 +115,23 @@ pub unsafe extern "C" fn klp_shadow_alloc(
 ) -> *mut c_void {
     let _ = gfp_flags;
     no_unwind(ptr::null_mut(), || {
+        if ctor.is_none() {
+            // Nothing to construct: the zeroed block is the whole value, and
+            // `insert` links it complete (cheaper than `try_alloc`: no
+            // initializing state to publish). It waits for a constructor of
+            // the same pair running elsewhere, as `try_alloc` would.
+            let Some(block) = CShadow::zeroed(size) else {
+                return ptr::null_mut();
+            };
+            return match global().insert(Parent::from(obj), c_id(id), block) {
+                Ok(shadow) => shadow.data_ptr(),
+                // The block given back is freed here.
+                Err(_block) => {
+                    duplicate(obj, id);
+                    ptr::null_mut()
+                }
+            };
+        }
         // SAFETY: our caller's contract on `ctor` is the one `construct` needs.
         let made = global().try_alloc(Parent::from(obj), c_id(id), || unsafe {
             construct(obj, size, ctor, ctor_data)

@@ -33,6 +33,7 @@ pub trait Api<V: Value> {
         id: ShadowId<V>,
         ctor: impl FnOnce() -> Result<V, CtorError>,
     ) -> Result<Self::Out<'_>, TryAllocError<CtorError>>;
+    fn insert(&self, p: Parent, id: ShadowId<V>, value: V) -> Result<Self::Out<'_>, V>;
     fn get_or_alloc(&self, p: Parent, id: ShadowId<V>, ctor: impl FnOnce() -> V) -> Self::Out<'_>;
     fn try_get_or_alloc(
         &self,
@@ -75,6 +76,9 @@ macro_rules! forward_common {
             ctor: impl FnOnce() -> Result<V, CtorError>,
         ) -> Result<Self::Out<'_>, TryAllocError<CtorError>> {
             Self::try_alloc(self, p, id, ctor)
+        }
+        fn insert(&self, p: Parent, id: ShadowId<V>, value: V) -> Result<Self::Out<'_>, V> {
+            Self::insert(self, p, id, value)
         }
         fn get_or_alloc(
             &self,

@@ -190,6 +190,10 @@ impl<V: Value> Harness<'_, V> {
                 };
                 self.key_op(recv, op, cfg.pidx(k.p), k.id, kop, false, held)
             }
+            Op::Insert { k } => {
+                let kop = KeyOp::Insert { tag: tag(self) };
+                self.key_op(recv, op, cfg.pidx(k.p), k.id, kop, false, held)
+            }
             Op::GetOrAlloc { k, ctor, hold } => {
                 let kop = KeyOp::GetOrAlloc {
                     tag: tag(self),
@@ -469,6 +473,16 @@ pub fn call<'a, V: Value, A: Api<V>>(
                     Ok(v) => (Ret::Val(v.tag()), Some(v)),
                     Err(TryAllocError::Exists) => (Ret::Exists, None),
                     Err(TryAllocError::Ctor(CtorError(t))) => (Ret::CtorErr(t), None),
+                },
+                KeyOp::Insert { tag } => match recv.insert(p, typed, V::new(tag)) {
+                    Ok(v) => (Ret::Val(v.tag()), Some(v)),
+                    Err(back) if back.tag() == tag => (Ret::Exists, None),
+                    Err(back) => {
+                        return Err(format!(
+                            "insert gave back a value tagged {} instead of its own {tag}",
+                            back.tag()
+                        ));
+                    }
                 },
                 KeyOp::GetOrAlloc { tag, ctor } => {
                     let v = recv.get_or_alloc(p, typed, || infallible(tag, ctor));

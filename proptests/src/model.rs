@@ -3,6 +3,8 @@
 //! and the fuzz target, so all three judge the map by the same rules (SPEC §1):
 //!
 //! - `alloc`/`try_alloc` on an existing key: `Exists`, constructor not run;
+//! - `insert` on an existing key: `Exists` (its value given back); on an absent key
+//!   its value is stored (no constructor is involved);
 //! - `get_or_alloc`/`try_get_or_alloc`/`get_or_default` on an existing key: the
 //!   existing value, constructor not run;
 //! - on an absent key the constructor runs exactly once; if it fails or panics
@@ -23,6 +25,8 @@ pub enum KeyOp {
     Contains,
     /// `alloc` (the ctor never returns `Err`).
     Alloc { tag: u64, ctor: Ctor },
+    /// `insert` of a value carrying `tag`, built before the call (no ctor).
+    Insert { tag: u64 },
     /// `try_alloc`.
     TryAlloc { tag: u64, ctor: Ctor },
     /// `get_or_alloc` (the ctor never returns `Err`).
@@ -94,6 +98,8 @@ pub fn apply(state: State, op: KeyOp) -> (State, Obs) {
         (KeyOp::Contains, _) => (state, obs(Ret::Bool(state.is_some()), false)),
         (KeyOp::Alloc { .. } | KeyOp::TryAlloc { .. }, Some(_)) => (state, obs(Ret::Exists, false)),
         (KeyOp::Alloc { tag, ctor }, None) => create(tag, ctor, false),
+        (KeyOp::Insert { .. }, Some(_)) => (state, obs(Ret::Exists, false)),
+        (KeyOp::Insert { tag }, None) => (Some(tag), obs(Ret::Val(tag), false)),
         (KeyOp::TryAlloc { tag, ctor }, None) => create(tag, ctor, true),
         (
             KeyOp::GetOrAlloc { .. } | KeyOp::TryGetOrAlloc { .. } | KeyOp::GetOrDefault { .. },

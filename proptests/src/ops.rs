@@ -47,6 +47,8 @@ pub enum Op {
     Alloc { k: Key, ctor: Ctor },
     /// `try_alloc`.
     TryAlloc { k: Key, ctor: Ctor },
+    /// `insert` of a fresh value (checking that a value given back is ours).
+    Insert { k: Key },
     /// `get_or_alloc` (a `Ctor::Err` acts as `Ok`), optionally holding the result.
     GetOrAlloc { k: Key, ctor: Ctor, hold: bool },
     /// `try_get_or_alloc`.

@@ -93,6 +93,7 @@ fn leaf(c: Config, m: Mix) -> BoxedStrategy<Op> {
                 .prop_map(|(k, ctor)| Op::TryAlloc { k, ctor })
                 .boxed(),
         ),
+        (4, k.clone().prop_map(|k| Op::Insert { k }).boxed()),
         (
             5,
             (k.clone(), ctor(), hold())

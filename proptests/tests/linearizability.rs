@@ -132,7 +132,8 @@ fn worker(
         let kop = match rng.below(100) {
             0..=14 => KeyOp::Get,
             15..=21 => KeyOp::Contains,
-            22..=31 => KeyOp::Alloc {
+            22..=26 => KeyOp::Insert { tag: tag() },
+            27..=31 => KeyOp::Alloc {
                 tag: tag(),
                 ctor: ctor(&mut rng),
             },

@@ -164,6 +164,24 @@ impl<T: Send + Sync + 'static> Entry<T> {
         unsafe { (*(*h.cast::<Entry<T>>()).value.get()).write(value) };
     }
 
+    /// Turns an unpublished `INIT` entry into a `READY` one holding
+    /// `value`, to be linked already constructed (`insert`): linking
+    /// publishes it (the table's Release store of the pointer), so no swap
+    /// and no wake-up are needed, as no one can have seen it `INIT`.
+    ///
+    /// # Safety
+    /// `h` is an `Entry<T>` from [`Entry::<T>::new_init`], not linked yet.
+    pub(crate) unsafe fn make_ready_unpublished(h: *mut EntryHeader, value: T) {
+        // SAFETY: unpublished, so ours alone (caller).
+        unsafe { Self::write_value(h, value) };
+        // Relaxed: no one else can read the word before the entry is linked,
+        // and the link's Release store orders this store before it.
+        // SAFETY: as above.
+        unsafe { &*h }
+            .meta
+            .store(with_state(Self::VTABLE, state::READY), Ordering::Relaxed);
+    }
+
     /// The value of an entry.
     ///
     /// # Safety

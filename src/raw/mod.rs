@@ -290,6 +290,58 @@ impl RawMap {
         }
     }
 
+    /// `insert`: links a new entry holding `value`, already `READY`, unless
+    /// `key` exists (then `value` comes back). Waits for a running
+    /// constructor of `key`, as `alloc` does: if it fails, this creates.
+    /// No constructor runs, so there is no `INIT` state to publish the end
+    /// of: one lock and no swap, where a creation with a constructor takes
+    /// the lock and then resolves its entry with an atomic swap.
+    pub(crate) fn insert<'g, T: Send + Sync + 'static>(
+        &self,
+        at: Located<'_>,
+        mut pin: impl PinRef<'g>,
+        value: T,
+    ) -> Result<&'g T, T> {
+        let Located { key, shard, hash } = at;
+        debug_assert!(self.holds(shard), "a key located in another map");
+        let mut spare = Spare::<T>(None, shard.slab().handle(), PhantomData);
+        loop {
+            if let Some(Hit { entry: e, meta, .. }) = shard.table(pin.guard()).find(hash, key) {
+                if meta.is_ready_as::<T>() {
+                    return Err(value);
+                }
+                check_type::<T>(key, meta);
+                debug_assert!(meta.is_init());
+                // SAFETY: pinned since `find`; the entry outlives the pin.
+                self.wait(shard, unsafe { &*e }, key, &mut pin);
+                continue;
+            }
+            // As in `create_slow`: a boxed entry is allocated before the lock.
+            if !Entry::<T>::IN_SLAB && spare.0.is_none() {
+                spare.0 = Some(Entry::<T>::new_init(key, |_| unreachable!()));
+            }
+            let mut w = shard.write(pin.guard());
+            if let Probe::Vacant {
+                index,
+                reuses_tombstone,
+            } = w.probe(hash, key)
+            {
+                let entry = match spare.0.take() {
+                    Some(e) => e,
+                    None => Entry::<T>::new_init(key, |class| w.block(class)),
+                };
+                // SAFETY: `entry` is a fresh `Entry<T>`, not linked yet.
+                unsafe { Entry::<T>::make_ready_unpublished(entry, value) };
+                w.link(index, reuses_tombstone, hash, key, entry);
+                drop(w);
+                // SAFETY: READY with our value; linked under our pin, so it
+                // outlives the pin ('g) even if freed at once by another thread.
+                return Ok(unsafe { Entry::<T>::value(entry) });
+            }
+            // Linked by someone else since our lock-free look: look again.
+        }
+    }
+
     /// Waits for the `INIT` entry `h` of `key` to be resolved (unpinned while
     /// parked, if `pin` is owned), or panics if this thread is the one
     /// constructing it. The caller retries its operation afterwards.

@@ -408,6 +408,7 @@ static int reentrant_ctor(void *obj, void *data, void *ctor_data)
     CHECK(klp_shadow_get(obj, ID_RE_OUTER) == NULL);
     /* asking for its own pair fails instead of deadlocking */
     CHECK(klp_shadow_get_or_alloc(obj, ID_RE_OUTER, 8, 0, NULL, NULL) == NULL);
+    CHECK(klp_shadow_alloc(obj, ID_RE_OUTER, 8, 0, NULL, NULL) == NULL);
     return 0;
 }
 
