@@ -12,7 +12,7 @@
 //! Knobs (environment; all listed in `docs/BENCHMARKS.md`): `SV_THREADS=1,2,4`;
 //! `SV_CELL_MS=20`, `SV_WARM_MS=10` and `SV_ROUNDS=3` per throughput cell; `SV_LAT_SIZES=10000,4000000`,
 //! `SV_LAT_MS=40`, `SV_LAT_ROUNDS=5`; `SV_ISO_MS=30`, `SV_ISO_ROUNDS=4`,
-//! `SV_ISO_CTOR=sleep|spin`; `SV_RACE_N=20000`; `SV_GROWTH_N=1000000`,
+//! `SV_ISO_CTOR=sleep|spin`; `SV_RACE_N=20000`; `SV_GROWTH_N=1000000`, `SV_GROWTH_ROUNDS=3`,
 //! `SV_GROWTH_CAP_MS=1000`; `SV_MEM_N=1000000`; `SV_BACKENDS=shadow,papaya`
 //! (substrings of row names); `SV_SHARDS=n` (shadow-vars shard count);
 //! `SV_SECTIONS=tp,lat,iso,race,growth,mem`.

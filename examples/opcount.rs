@@ -17,7 +17,7 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use common::backends::{Backend, Visit, for_each_backend, rows};
+use common::backends::{Backend, Visit, all_rows, for_each_backend};
 use common::run::{prefilled, run_ops};
 use common::workload::{DISTS, MIXES, stream};
 
@@ -31,8 +31,8 @@ struct Replay {
 
 impl Visit for Replay {
     fn visit<B: Backend>(&mut self) {
-        // `rows` also applies `SV_BACKENDS`; the script leaves it unset.
-        for row in rows::<B>() {
+        // Every row, opt-in ones too: the row is named on the command line.
+        for row in all_rows::<B>() {
             if row.name != self.row {
                 continue;
             }

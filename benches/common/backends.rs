@@ -62,6 +62,9 @@ pub(crate) trait Backend: Ops + Send + Sync + Sized + 'static {
     const PINNED_NAME: Option<&'static str> = None;
     /// `true` for this crate's rows.
     const OURS: bool = false;
+    /// `true` for rows measured only when `SV_BACKENDS` names them (variants
+    /// of a row, kept out of the default tables).
+    const OPT_IN: bool = false;
     /// A session holding one guard for many operations (`&Self` where none).
     type Pinned<'a>: Ops
     where
@@ -106,8 +109,15 @@ pub(crate) struct Row {
 }
 
 /// The rows of `B`, filtered by `SV_BACKENDS` (comma-separated substrings of row
-/// names; unset = all).
+/// names; unset = all but the opt-in ones).
 pub(crate) fn rows<B: Backend>() -> Vec<Row> {
+    let mut v = all_rows::<B>();
+    v.retain(|r| selected(r.name, B::OPT_IN));
+    v
+}
+
+/// Every row of `B`, opt-in ones included, whatever `SV_BACKENDS` says.
+pub(crate) fn all_rows<B: Backend>() -> Vec<Row> {
     let mut v = vec![Row {
         name: B::NAME,
         pinned: false,
@@ -120,18 +130,17 @@ pub(crate) fn rows<B: Backend>() -> Vec<Row> {
             ours: B::OURS,
         });
     }
-    v.retain(|r| selected(r.name));
     v
 }
 
-fn selected(name: &str) -> bool {
+fn selected(name: &str, opt_in: bool) -> bool {
     match std::env::var("SV_BACKENDS") {
         Ok(f) if !f.trim().is_empty() => f
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .any(|s| name.to_lowercase().contains(&s.to_lowercase())),
-        _ => true,
+        _ => !opt_in,
     }
 }
 
@@ -143,6 +152,7 @@ pub(crate) trait Visit {
 /// Calls `v.visit::<B>()` for every backend, this crate first.
 pub(crate) fn for_each_backend(v: &mut impl Visit) {
     v.visit::<ShadowVars>();
+    v.visit::<ShadowVarsInsert>();
     v.visit::<KernelStyle>();
     v.visit::<MutexMap>();
     v.visit::<RwLockMap>();
@@ -225,6 +235,101 @@ impl Backend for ShadowVars {
     }
     fn pin(&self) -> ShadowVarsPin<'_> {
         ShadowVarsPin(self.0.pin())
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn quiesce(&self) {
+        flush_crossbeam();
+    }
+}
+
+/// This crate through `insert` (opt-in rows): the value is built before the
+/// call, so `alloc` and `get_or_alloc` run their constructor even when the
+/// key turns out to exist (the constructor race counts those runs), and in
+/// exchange a creation links a complete entry: one lock, no publishing swap.
+pub(crate) struct ShadowVarsInsert(ShadowMap);
+
+/// `get_or_alloc` through `insert`: a value built once, inserted, or the
+/// existing one read back (retried if it was freed in between).
+macro_rules! get_or_insert {
+    ($m:expr, $parent:expr, $id:expr, $ctor:expr) => {{
+        let (p, id) = (Parent::from_addr($parent), sid($id));
+        match $m.get(p, id) {
+            Some(v) => *v,
+            None => {
+                let mut value = $ctor();
+                loop {
+                    match $m.insert(p, id, value) {
+                        Ok(v) => break *v,
+                        Err(back) => match $m.get(p, id) {
+                            Some(v) => break *v,
+                            None => value = back,
+                        },
+                    }
+                }
+            }
+        }
+    }};
+}
+
+impl Ops for ShadowVarsInsert {
+    #[inline]
+    fn get(&self, parent: usize, id: u64) -> Option<u64> {
+        self.0.get(Parent::from_addr(parent), sid(id)).map(|v| *v)
+    }
+    #[inline]
+    fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
+        self.0
+            .insert(Parent::from_addr(parent), sid(id), ctor())
+            .is_ok()
+    }
+    #[inline]
+    fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
+        get_or_insert!(self.0, parent, id, ctor)
+    }
+    #[inline]
+    fn free(&self, parent: usize, id: u64) -> bool {
+        self.0.free(Parent::from_addr(parent), sid(id))
+    }
+}
+
+/// `ShadowVarsInsert` through one `ShadowMapRef` per batch.
+pub(crate) struct ShadowVarsInsertPin<'a>(ShadowMapRef<'a>);
+
+impl Ops for ShadowVarsInsertPin<'_> {
+    #[inline]
+    fn get(&self, parent: usize, id: u64) -> Option<u64> {
+        self.0.get(Parent::from_addr(parent), sid(id)).copied()
+    }
+    #[inline]
+    fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
+        self.0
+            .insert(Parent::from_addr(parent), sid(id), ctor())
+            .is_ok()
+    }
+    #[inline]
+    fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
+        get_or_insert!(self.0, parent, id, ctor)
+    }
+    #[inline]
+    fn free(&self, parent: usize, id: u64) -> bool {
+        self.0.free(Parent::from_addr(parent), sid(id))
+    }
+}
+
+impl Backend for ShadowVarsInsert {
+    const NAME: &'static str = "shadow-vars insert";
+    const PINNED_NAME: Option<&'static str> = Some("shadow-vars insert pin x64");
+    const OURS: bool = true;
+    const OPT_IN: bool = true;
+    type Pinned<'a> = ShadowVarsInsertPin<'a>;
+
+    fn new() -> Self {
+        ShadowVarsInsert(ShadowVars::new().0)
+    }
+    fn pin(&self) -> ShadowVarsInsertPin<'_> {
+        ShadowVarsInsertPin(self.0.pin())
     }
     fn len(&self) -> usize {
         self.0.len()

@@ -119,43 +119,78 @@ pub(crate) fn race_section() {
 pub(crate) fn growth_section() {
     let n = env_num("SV_GROWTH_N", 1_000_000usize);
     let cap = env_ms("SV_GROWTH_CAP_MS", 600);
+    let rounds = env_num("SV_GROWTH_ROUNDS", 3usize).max(1);
     println!(
         "\n== Growth: insert {n} keys into an empty map (alloc; threads insert disjoint \
          halves); Minserts/s, '*' = stopped at the {} ms cap; then ns per entry to drop the \
-         map filled by 1 thread (every value destroyed) ==",
+         map filled by 1 thread (every value destroyed); median of {rounds} rounds, rows \
+         measured round-robin ==",
         cap.as_millis()
     );
     println!(
         "{:<26}{:>14}{:>14}{:>14}",
         "", "1 thread", "2 threads", "drop ns"
     );
+    /// Per row: its runs at 1 and 2 threads, one per round.
+    type Runs = Vec<(&'static str, [Vec<run::Growth>; 2])>;
     struct V {
         n: usize,
         cap: Duration,
+        runs: Runs,
     }
     impl Visit for V {
         fn visit<B: Backend>(&mut self) {
             for r in rows::<B>() {
-                let mut s = format!("{:<26}", r.name);
-                let mut drop_ns = 0.0;
-                for t in [1, 2] {
-                    let g = run::growth::<B>(r.pinned, t, self.n, self.cap);
-                    let mark = if g.capped {
-                        format!("*{}k", g.inserted / 1000)
-                    } else {
-                        String::new()
-                    };
-                    let _ = write!(s, "{:>14}", format!("{:.2}{mark}", g.mops()));
-                    if t == 1 {
-                        drop_ns = g.drop_ns();
+                let i = match self.runs.iter().position(|(name, _)| *name == r.name) {
+                    Some(i) => i,
+                    None => {
+                        self.runs.push((r.name, [Vec::new(), Vec::new()]));
+                        self.runs.len() - 1
                     }
+                };
+                for (slot, t) in [1, 2].into_iter().enumerate() {
+                    let g = run::growth::<B>(r.pinned, t, self.n, self.cap);
+                    self.runs[i].1[slot].push(g);
                 }
-                let _ = write!(s, "{drop_ns:>14.1}");
-                println!("{s}");
             }
         }
     }
-    for_each_backend(&mut V { n, cap });
+    // Round-robin: each round measures every row once, so a row's runs are
+    // spread over the section, and no row is always the first to fill a
+    // fresh heap (the first maps of a process pay for its page faults).
+    let mut v = V {
+        n,
+        cap,
+        runs: Vec::new(),
+    };
+    for _ in 0..rounds {
+        for_each_backend(&mut v);
+    }
+    for (name, [one, two]) in &v.runs {
+        let mut s = format!("{name:<26}");
+        for runs in [one, two] {
+            let g = median_by(runs, run::Growth::mops);
+            let mark = if g.capped {
+                format!("*{}k", g.inserted / 1000)
+            } else {
+                String::new()
+            };
+            let _ = write!(s, "{:>14}", format!("{:.2}{mark}", g.mops()));
+        }
+        let _ = write!(
+            s,
+            "{:>14.1}",
+            median_by(one, run::Growth::drop_ns).drop_ns()
+        );
+        println!("{s}");
+    }
+}
+
+/// The run whose `key` is the median (the lower middle one for an even count).
+fn median_by(runs: &[run::Growth], key: fn(&run::Growth) -> f64) -> run::Growth {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    sorted[(sorted.len() - 1) / 2]
 }
 
 // ---------------------------------------------------------------------- memory
