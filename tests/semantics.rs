@@ -476,3 +476,33 @@ fn public_types_have_the_promised_traits() {
     parent_traits::<Parent>();
     error::<AllocError>();
 }
+
+#[test]
+fn a_value_drop_that_panics_while_the_map_drops_unwinds_cleanly() {
+    // A value's `Drop` panicking inside the map's drop: the panic reaches
+    // the dropper (no abort from a second panic while unwinding: the shard's
+    // stash of unused slab blocks is given back before any value is
+    // dropped). The values of that shard not dropped yet leak, as in std's
+    // `HashMap`.
+    #[derive(Debug)]
+    struct Bomb(bool);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if self.0 {
+                panic!("value drop panicked on purpose");
+            }
+        }
+    }
+    const ID: ShadowId<Bomb> = ShadowId::new(41);
+    let objs: Vec<Box<u8>> = (0..8).map(|_| Box::new(0)).collect();
+    let map = ShadowMap::builder().shards(1).build();
+    for (i, o) in objs.iter().enumerate() {
+        map.insert(&**o, ID, Bomb(i == 3)).unwrap();
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(map)));
+    let msg = *r
+        .expect_err("the value's panic propagates")
+        .downcast::<&str>()
+        .unwrap();
+    assert_eq!(msg, "value drop panicked on purpose");
+}

@@ -168,6 +168,10 @@ impl Shard {
 
 impl Drop for Shard {
     fn drop(&mut self) {
+        // Stashed blocks were never used: back to the slab, first (before any
+        // value's `Drop`, which may panic).
+        // SAFETY: the shard's stash holds only blocks of the shard's slab.
+        unsafe { sync::lock(&self.writer).stash.give_back(&self.slab) };
         // Relaxed: `&mut self` means no other thread can reach this shard, and
         // whatever published the word happens-before our exclusive access.
         let word = self.table.load(Ordering::Relaxed);
@@ -185,9 +189,6 @@ impl Drop for Shard {
                 boxed += 1;
             }
         }
-        // Stashed blocks were never used: back to the slab.
-        // SAFETY: the shard's stash holds only blocks of the shard's slab.
-        unsafe { sync::lock(&self.writer).stash.give_back(&self.slab) };
         // If the table's entries are all the slab's blocks still out (no
         // deferred free of a retired entry is pending), the slab's chunks go
         // all at once instead of block by block. Nothing can change that

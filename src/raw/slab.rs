@@ -175,7 +175,12 @@ impl Stash {
 
 impl Drop for Stash {
     fn drop(&mut self) {
-        debug_assert!(self.is_empty(), "a stash dropped with blocks: they leak");
+        // Unwinding out of a shard's drop (a value's `Drop` panicked) may
+        // leave blocks here: they leak with their chunks, as the entries do.
+        debug_assert!(
+            self.is_empty() || std::thread::panicking(),
+            "a stash dropped with blocks: they leak"
+        );
     }
 }
 
