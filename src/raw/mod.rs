@@ -209,52 +209,11 @@ impl RawMap {
     where
         T: Send + Sync + 'static,
     {
-        // An allocated entry not linked yet: allocated outside the lock, kept
-        // across retries, freed if we end up not linking it.
-        let mut spare = Spare::<T>(None, shard.slab().handle(), PhantomData);
-        // The caller's lookup serves the first round; every retry looks again.
-        let mut first = Some(found);
-        let owned = loop {
-            let found = first
-                .take()
-                .unwrap_or_else(|| shard.table(pin.guard()).find(hash, key));
-            if let Some(Hit { entry: e, meta, .. }) = found {
-                if meta.is_ready_as::<T>() {
-                    // SAFETY: READY as `T`, seen with Acquire; `pin` lives for 'g.
-                    return unsafe { existing(e, mode) };
-                }
-                check_type::<T>(key, meta);
-                // `find` never returns DEAD, and READY-as-T was handled: INIT.
-                debug_assert!(meta.is_init());
-                // SAFETY: pinned since `find`; the entry outlives the pin.
-                self.wait(shard, unsafe { &*e }, key, &mut pin);
-                continue;
-            }
-            // An entry too large for the slab is boxed before the lock (an
-            // allocation of any size) and kept across retries; a slab entry
-            // takes a block from the shard's stash under the lock.
-            if !Entry::<T>::IN_SLAB && spare.0.is_none() {
-                spare.0 = Some(Entry::<T>::new_init(key, |_| unreachable!()));
-            }
-            let mut w = shard.write(pin.guard());
-            match w.probe(hash, key) {
-                Probe::Vacant {
-                    index,
-                    reuses_tombstone,
-                } => {
-                    let entry = match spare.0.take() {
-                        Some(e) => e,
-                        None => Entry::<T>::new_init(key, |class| w.block(class)),
-                    };
-                    w.link(index, reuses_tombstone, hash, key, entry);
-                    break entry;
-                }
-                // Linked by someone else since our lock-free look: go back and
-                // look at it without the lock.
-                Probe::Found { .. } => {}
-            }
+        let owned = match self.link_new::<T>(shard, hash, key, found, &mut pin, |_| {}) {
+            Linked::New(entry) => entry,
+            // SAFETY: READY as `T`, seen with Acquire; `pin` lives for 'g.
+            Linked::Existing(e) => return unsafe { existing(e, mode) },
         };
-        drop(spare);
 
         // We own `owned`: INIT, linked, changed by no one else but waiters
         // setting WAITING, retired by no one else. So it stays valid while
@@ -304,19 +263,58 @@ impl RawMap {
     ) -> Result<&'g T, T> {
         let Located { key, shard, hash } = at;
         debug_assert!(self.holds(shard), "a key located in another map");
+        let found = shard.table(pin.guard()).find(hash, key);
+        let mut value = Some(value);
+        let made = self.link_new::<T>(shard, hash, key, found, &mut pin, |entry| {
+            let value = value.take().expect("linked once");
+            // SAFETY: `entry` is a fresh `Entry<T>`, not linked yet.
+            unsafe { Entry::<T>::make_ready_unpublished(entry, value) };
+        });
+        match made {
+            // SAFETY: READY with our value; linked under our pin, so it
+            // outlives the pin ('g) even if freed at once by another thread.
+            Linked::New(entry) => Ok(unsafe { Entry::<T>::value(entry) }),
+            Linked::Existing(_) => Err(value.take().expect("not linked")),
+        }
+    }
+
+    /// The loop every creation shares: given the caller's lock-free look
+    /// (`found`), returns an existing `READY` entry of `key` holding a `T`,
+    /// or links a new `Entry<T>` for it and returns it, the shard lock
+    /// released again. A running constructor of `key` is waited for (then
+    /// the key is looked up again); a key linked by someone else between the
+    /// look and the lock is looked at again too. The new entry is written
+    /// `INIT` under the lock, into a block of the shard's stash (a boxed
+    /// entry, too large for the slab, is allocated before the lock and kept
+    /// across retries), and `prepare` may change it before it is linked.
+    fn link_new<'g, T: Send + Sync + 'static>(
+        &self,
+        shard: &Shard,
+        hash: u64,
+        key: Key,
+        found: Option<Hit>,
+        pin: &mut impl PinRef<'g>,
+        prepare: impl FnOnce(*mut EntryHeader),
+    ) -> Linked {
+        // A boxed entry not linked yet, freed if we end up not linking it.
         let mut spare = Spare::<T>(None, shard.slab().handle(), PhantomData);
+        // The caller's lookup serves the first round; every retry looks again.
+        let mut first = Some(found);
         loop {
-            if let Some(Hit { entry: e, meta, .. }) = shard.table(pin.guard()).find(hash, key) {
+            let found = first
+                .take()
+                .unwrap_or_else(|| shard.table(pin.guard()).find(hash, key));
+            if let Some(Hit { entry: e, meta, .. }) = found {
                 if meta.is_ready_as::<T>() {
-                    return Err(value);
+                    return Linked::Existing(e);
                 }
                 check_type::<T>(key, meta);
+                // `find` never returns DEAD, and READY-as-T was handled: INIT.
                 debug_assert!(meta.is_init());
                 // SAFETY: pinned since `find`; the entry outlives the pin.
-                self.wait(shard, unsafe { &*e }, key, &mut pin);
+                self.wait(shard, unsafe { &*e }, key, pin);
                 continue;
             }
-            // As in `create_slow`: a boxed entry is allocated before the lock.
             if !Entry::<T>::IN_SLAB && spare.0.is_none() {
                 spare.0 = Some(Entry::<T>::new_init(key, |_| unreachable!()));
             }
@@ -330,15 +328,12 @@ impl RawMap {
                     Some(e) => e,
                     None => Entry::<T>::new_init(key, |class| w.block(class)),
                 };
-                // SAFETY: `entry` is a fresh `Entry<T>`, not linked yet.
-                unsafe { Entry::<T>::make_ready_unpublished(entry, value) };
+                prepare(entry);
                 w.link(index, reuses_tombstone, hash, key, entry);
-                drop(w);
-                // SAFETY: READY with our value; linked under our pin, so it
-                // outlives the pin ('g) even if freed at once by another thread.
-                return Ok(unsafe { Entry::<T>::value(entry) });
+                return Linked::New(entry);
             }
-            // Linked by someone else since our lock-free look: look again.
+            // Linked by someone else since our lock-free look: go back and
+            // look at it without the lock.
         }
     }
 
@@ -549,8 +544,17 @@ unsafe fn existing<'g, T: Send + Sync + 'static, E>(
     }
 }
 
-/// An entry allocated (from the shard's slab) for a creation attempt but
-/// not (yet) linked.
+/// How [`RawMap::link_new`] ended.
+enum Linked {
+    /// A new entry of ours, linked (the lock released again).
+    New(*mut EntryHeader),
+    /// The key's existing entry, `READY` and holding the caller's type (seen
+    /// with Acquire, under the caller's pin).
+    Existing(*const EntryHeader),
+}
+
+/// An entry allocated before the lock for a creation attempt (a boxed one:
+/// slab entries are written under the lock) but not (yet) linked.
 struct Spare<T: Send + Sync + 'static>(
     Option<*mut EntryHeader>,
     SlabRef,
