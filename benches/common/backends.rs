@@ -250,73 +250,54 @@ impl Backend for ShadowVars {
 /// exchange a creation links a complete entry: one lock, no publishing swap.
 pub(crate) struct ShadowVarsInsert(ShadowMap);
 
-/// `get_or_alloc` through `insert`: a value built once, inserted, or the
-/// existing one read back (retried if it was freed in between).
-macro_rules! get_or_insert {
-    ($m:expr, $parent:expr, $id:expr, $ctor:expr) => {{
-        let (p, id) = (Parent::from_addr($parent), sid($id));
-        match $m.get(p, id) {
-            Some(v) => *v,
-            None => {
-                let mut value = $ctor();
+/// `ShadowVarsInsert` through one `ShadowMapRef` per batch.
+pub(crate) struct ShadowVarsInsertPin<'a>(ShadowMapRef<'a>);
+
+/// The `Ops` of both insert rows (`.0` is a `ShadowMap` or a
+/// `ShadowMapRef`: the same method names): `get` and `free` as the
+/// constructor rows; `alloc` = `insert(ctor())`; `get_or_alloc` = `get`, else
+/// a value built once and inserted, or the existing one read back (retried
+/// if it was freed in between).
+macro_rules! insert_ops {
+    ($ty:ty) => {
+        impl Ops for $ty {
+            #[inline]
+            fn get(&self, parent: usize, id: u64) -> Option<u64> {
+                self.0.get(Parent::from_addr(parent), sid(id)).map(|v| *v)
+            }
+            #[inline]
+            fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
+                self.0
+                    .insert(Parent::from_addr(parent), sid(id), ctor())
+                    .is_ok()
+            }
+            #[inline]
+            fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
+                let (p, id) = (Parent::from_addr(parent), sid(id));
+                if let Some(v) = self.0.get(p, id) {
+                    return *v;
+                }
+                let mut value = ctor();
                 loop {
-                    match $m.insert(p, id, value) {
-                        Ok(v) => break *v,
-                        Err(back) => match $m.get(p, id) {
-                            Some(v) => break *v,
+                    match self.0.insert(p, id, value) {
+                        Ok(v) => return *v,
+                        Err(back) => match self.0.get(p, id) {
+                            Some(v) => return *v,
                             None => value = back,
                         },
                     }
                 }
             }
+            #[inline]
+            fn free(&self, parent: usize, id: u64) -> bool {
+                self.0.free(Parent::from_addr(parent), sid(id))
+            }
         }
-    }};
+    };
 }
 
-impl Ops for ShadowVarsInsert {
-    #[inline]
-    fn get(&self, parent: usize, id: u64) -> Option<u64> {
-        self.0.get(Parent::from_addr(parent), sid(id)).map(|v| *v)
-    }
-    #[inline]
-    fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
-        self.0
-            .insert(Parent::from_addr(parent), sid(id), ctor())
-            .is_ok()
-    }
-    #[inline]
-    fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
-        get_or_insert!(self.0, parent, id, ctor)
-    }
-    #[inline]
-    fn free(&self, parent: usize, id: u64) -> bool {
-        self.0.free(Parent::from_addr(parent), sid(id))
-    }
-}
-
-/// `ShadowVarsInsert` through one `ShadowMapRef` per batch.
-pub(crate) struct ShadowVarsInsertPin<'a>(ShadowMapRef<'a>);
-
-impl Ops for ShadowVarsInsertPin<'_> {
-    #[inline]
-    fn get(&self, parent: usize, id: u64) -> Option<u64> {
-        self.0.get(Parent::from_addr(parent), sid(id)).copied()
-    }
-    #[inline]
-    fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
-        self.0
-            .insert(Parent::from_addr(parent), sid(id), ctor())
-            .is_ok()
-    }
-    #[inline]
-    fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
-        get_or_insert!(self.0, parent, id, ctor)
-    }
-    #[inline]
-    fn free(&self, parent: usize, id: u64) -> bool {
-        self.0.free(Parent::from_addr(parent), sid(id))
-    }
-}
+insert_ops!(ShadowVarsInsert);
+insert_ops!(ShadowVarsInsertPin<'_>);
 
 impl Backend for ShadowVarsInsert {
     const NAME: &'static str = "shadow-vars insert";
