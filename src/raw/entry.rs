@@ -106,7 +106,7 @@ impl<T: Send + Sync + 'static> Entry<T> {
         type_name: core::any::type_name::<T>,
         drop_ready: drop_ready::<T>,
         drop_value: drop_value::<T>,
-        in_slab: Self::SLAB_CLASS.is_some(),
+        in_slab: Self::IN_SLAB,
         free_uninit: free_uninit::<T>,
     };
 

@@ -21,9 +21,9 @@
 //!
 //! Everything is under one mutex per slab. Blocks are allocated in batches
 //! by creators holding the shard's writer lock, into the shard's [`Stash`],
-//! from which each new entry takes one; and
-//! freed one by one by whoever runs an entry's deferred destruction, on any thread, possibly after the map was
-//! dropped. So the slab's shared part lives in its own allocation, and is
+//! from which each new entry takes one; they are freed one by one by whoever
+//! runs an entry's deferred destruction, on any thread, possibly after the
+//! map was dropped. So the slab's shared part lives in its own allocation, and is
 //! freed by whoever leaves it last: the shard (dropping its [`Slab`]) if no
 //! chunk is left, else the free that empties the last chunk. Both decide
 //! under the mutex, and nothing can reach the slab after that: the shard is
@@ -175,12 +175,7 @@ impl Stash {
 
 impl Drop for Stash {
     fn drop(&mut self) {
-        // Unwinding out of a shard's drop (a value's `Drop` panicked) may
-        // leave blocks here: they leak with their chunks, as the entries do.
-        debug_assert!(
-            self.is_empty() || std::thread::panicking(),
-            "a stash dropped with blocks: they leak"
-        );
+        debug_assert!(self.is_empty(), "a stash dropped with blocks: they leak");
     }
 }
 
@@ -294,9 +289,8 @@ impl SlabState {
     /// # Safety
     /// As for [`SlabRef::free`].
     unsafe fn free_one(&mut self, block: NonNull<u8>) {
-        let st = self;
-        let i = st.find(block.as_ptr().addr());
-        let chunk = &mut st.chunks[i];
+        let i = self.find(block.as_ptr().addr());
+        let chunk = &mut self.chunks[i];
         let had_room = chunk.has_room();
         // SAFETY: the block is ours (caller), at least pointer-sized and
         // -aligned (32 or 64 bytes, aligned to its size).
@@ -305,20 +299,20 @@ impl SlabState {
         chunk.live -= 1;
         let (class, empty) = (chunk.class, chunk.live == 0);
         if !had_room {
-            st.avail[class].push(i);
+            self.avail[class].push(i);
         }
         if empty {
-            st.free_chunk(i);
+            self.free_chunk(i);
         }
     }
 
+    /// A block of `class` (see [`Slab::alloc`]).
     fn alloc_one(&mut self, class: usize) -> NonNull<u8> {
-        let st = self;
-        let i = match st.avail[class].last() {
+        let i = match self.avail[class].last() {
             Some(&i) => i,
-            None => st.new_chunk(class),
+            None => self.new_chunk(class),
         };
-        let chunk = &mut st.chunks[i];
+        let chunk = &mut self.chunks[i];
         let block = if chunk.free.is_null() {
             // SAFETY: `bumped < blocks` (the chunk has room and no free
             // block): inside the chunk.
@@ -334,7 +328,7 @@ impl SlabState {
         };
         chunk.live += 1;
         if !chunk.has_room() {
-            st.avail[class].pop();
+            self.avail[class].pop();
         }
         // SAFETY: a block address inside a live chunk is not null.
         unsafe { NonNull::new_unchecked(block) }
