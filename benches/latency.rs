@@ -1,7 +1,9 @@
 //! Single-thread `get` latency on hits at `SV_LAT_SIZES` entries (default
 //! 10,000 and 4,000,000): a dependent chain (the next key is derived from the
-//! value just read) and independent lookups, next to the floor: an
-//! unsynchronized std `HashMap` with the same hasher.
+//! value just read) and independent lookups, next to the floor (an
+//! unsynchronized std `HashMap` with the same hasher) and a reference row:
+//! the same map with every value boxed, the cheapest a map whose values
+//! never move can be.
 //!
 //! `cargo bench --bench latency`. Criterion's time per element is ns per lookup.
 
@@ -17,7 +19,7 @@ use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
 
-use common::backends::{BATCH, Backend, Ops, Visit, for_each_backend, rows};
+use common::backends::{BATCH, Backend, BoxedFloor, Ops, Visit, for_each_backend, rows};
 use common::run::{self, LatencySet};
 
 /// Whole batches ran `batches * BATCH >= iters` lookups: scale to `iters`.
@@ -90,6 +92,10 @@ fn latency(c: &mut Criterion) {
         {
             let floor = set.floor();
             bench_row(&mut group, "floor std HashMap", &set, || &floor);
+        }
+        {
+            let boxed = set.boxed_floor();
+            bench_row(&mut group, BoxedFloor::NAME, &set, || &boxed);
         }
         for_each_backend(&mut V {
             group: &mut group,

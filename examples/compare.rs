@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use common::backends::{Backend, Floor, Row, Visit, for_each_backend, rows};
+use common::backends::{Backend, BoxedFloor, Floor, Row, Visit, for_each_backend, rows};
 use common::workload::{self, DISTS, Dist, MIXES, Mix};
 use common::{env_ms, env_num, thread_counts};
 use common::{report, run};
@@ -299,7 +299,9 @@ fn latency_section() -> Lat {
     println!(
         "\n== Single-thread get latency on hits, ns per lookup, best of {rounds} slices of {} ms; \
          (x) = ratio to the floor (an unsynchronized std HashMap with the same hasher), \
-         measured in slices alternating with the row's; floor shown = median of those ==",
+         measured in slices alternating with the row's; floor shown = median of those; \
+         '(ref)' = the floor with every value boxed: no synchronization, values that never \
+         move, not a peer ==",
         (dur / rounds as u32).as_millis()
     );
     let mut lat = Lat {
@@ -348,6 +350,19 @@ fn latency_section() -> Lat {
             floors: Vec::new(),
             out: Vec::new(),
         };
+        {
+            // The reference row first, and gone before the maps are built.
+            let boxed = set.boxed_floor();
+            let x = run::ops_latency_vs_floor(|| &boxed, &set, &v.floor, v.slice, rounds);
+            v.floors.push((x.floor_dep, x.floor_indep));
+            let row = Row {
+                name: BoxedFloor::NAME,
+                pinned: false,
+                ours: false,
+            };
+            let ratios = [x.dep / x.floor_dep, x.indep / x.floor_indep];
+            v.out.push((row, [x.dep, x.indep, ratios[0], ratios[1]]));
+        }
         for_each_backend(&mut v);
         let floor = (
             run::median(v.floors.iter().map(|f| f.0).collect()),
@@ -500,6 +515,7 @@ fn color_of(name: &str) -> &'static str {
         "scc HashMap" => "#1f77b4",
         "scc HashIndex" => "#17becf",
         "scc HashIndex guard x64" => "#9467bd",
+        BoxedFloor::NAME => "#c7c7c7",
         _ => "#e377c2",
     }
 }

@@ -727,3 +727,37 @@ impl Ops for Floor {
         unreachable!("the floor is read-only")
     }
 }
+
+/// Unsynchronized std `HashMap` with every value in a `Box` of its own, same
+/// hasher: what a lookup costs in any map whose values never move (SPEC 2.7:
+/// a hit reads the slot, then the value it points to), with no
+/// synchronization at all. A reference row for the latency section, not a
+/// peer: the gap between it and [`Floor`] is the price of stable addresses,
+/// the gap between shadow-vars and it is everything else. Read-only after
+/// construction.
+pub(crate) struct BoxedFloor(pub(crate) HashMap<Key, Box<u64>, Hasher>);
+
+impl BoxedFloor {
+    pub(crate) const NAME: &'static str = "HashMap<_, Box> (ref)";
+
+    /// Empty, no capacity hint (grown by insertion like every other map).
+    pub(crate) fn new() -> Self {
+        BoxedFloor(HashMap::with_hasher(hasher()))
+    }
+}
+
+impl Ops for BoxedFloor {
+    #[inline]
+    fn get(&self, parent: usize, id: u64) -> Option<u64> {
+        self.0.get(&(parent, id)).map(|v| **v)
+    }
+    fn alloc(&self, _: usize, _: u64, _: impl FnOnce() -> u64) -> bool {
+        unreachable!("the boxed floor is read-only")
+    }
+    fn get_or_alloc(&self, _: usize, _: u64, _: impl FnOnce() -> u64) -> u64 {
+        unreachable!("the boxed floor is read-only")
+    }
+    fn free(&self, _: usize, _: u64) -> bool {
+        unreachable!("the boxed floor is read-only")
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::backends::{BATCH, Backend, Floor, Ops, Row, Visit, for_each_backend, rows};
+use super::backends::{BATCH, Backend, BoxedFloor, Floor, Ops, Row, Visit, for_each_backend, rows};
 use super::workload::{
     FRESH, KEY_MASK, OP_ALLOC, OP_FREE, OP_GET, OP_GET_OR_ALLOC, Rng, cycle, key, prefill_keys,
 };
@@ -208,6 +208,15 @@ impl LatencySet {
         }
         f
     }
+
+    /// The reference row with boxed values, built the same way.
+    pub(crate) fn boxed_floor(&self) -> BoxedFloor {
+        let mut f = BoxedFloor::new();
+        for (i, &v) in self.next.iter().enumerate() {
+            f.0.insert(key(i), Box::new(v as u64));
+        }
+        f
+    }
 }
 
 /// `batches` x `BATCH` lookups of a dependent chain from `*k` (each key is the
@@ -316,6 +325,21 @@ pub(crate) fn latency_vs_floor<B: Backend>(
     slice: Duration,
     rounds: usize,
 ) -> LatencyRow {
+    if pinned {
+        ops_latency_vs_floor(|| map.pin(), set, floor, slice, rounds)
+    } else {
+        ops_latency_vs_floor(|| map, set, floor, slice, rounds)
+    }
+}
+
+/// [`latency_vs_floor`] for any [`Ops`]: sessions from `mk`, one per batch.
+pub(crate) fn ops_latency_vs_floor<S: Ops>(
+    mk: impl Fn() -> S,
+    set: &LatencySet,
+    floor: &Floor,
+    slice: Duration,
+    rounds: usize,
+) -> LatencyRow {
     let min = |v: f64, m: &mut f64| *m = m.min(v);
     let mut r = LatencyRow {
         dep: f64::INFINITY,
@@ -325,22 +349,12 @@ pub(crate) fn latency_vs_floor<B: Backend>(
     };
     for _ in 0..rounds {
         min(dependent_ns(|| floor, slice), &mut r.floor_dep);
-        let d = if pinned {
-            dependent_ns(|| map.pin(), slice)
-        } else {
-            dependent_ns(|| map, slice)
-        };
-        min(d, &mut r.dep);
+        min(dependent_ns(&mk, slice), &mut r.dep);
         min(
             independent_ns(|| floor, &set.order, slice),
             &mut r.floor_indep,
         );
-        let i = if pinned {
-            independent_ns(|| map.pin(), &set.order, slice)
-        } else {
-            independent_ns(|| map, &set.order, slice)
-        };
-        min(i, &mut r.indep);
+        min(independent_ns(&mk, &set.order, slice), &mut r.indep);
     }
     r
 }
