@@ -7,7 +7,8 @@
 # number of lookups, so building the map is not counted. The caches are
 # simulated as in scripts/opcount.sh (LL = 1 MiB, this machine's L2); the
 # mispredicts come from cachegrind's simple predictor, not the CPU's: read
-# them as a comparison between the rows.
+# them as a comparison between the rows. shadow-vars seeds its hash at random,
+# so its counts move by a few tenths between runs (probe lengths differ).
 #
 #   bash scripts/hitcost.sh               # 10,000 entries
 #   ENTRIES=100000 bash scripts/hitcost.sh
