@@ -554,7 +554,14 @@ fn chart(tp: &Tp, focus: usize, lat: &Lat) -> String {
             }
         }
     }
-    let names: Vec<&str> = series.iter().map(|(n, _)| *n).collect();
+    // Every row of either chart, once (the latency chart has the reference
+    // row, which the throughput chart has not).
+    let mut names: Vec<&str> = series.iter().map(|(n, _)| *n).collect();
+    for (n, _) in &lseries {
+        if !names.contains(n) {
+            names.push(n);
+        }
+    }
     let color = color_of;
     let (w, h1, h2) = (1100.0, 380.0, 340.0);
     let mut svg = format!(
