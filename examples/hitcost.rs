@@ -1,6 +1,6 @@
 //! What one lookup of a present key costs, in a loop of independent lookups
 //! (single thread): shadow-vars through a held pin, against a std `HashMap`
-//! with every value boxed (the cheapest layout whose values never move) and
+//! with every value boxed (std's table with values that never move) and
 //! with inline values (the latency floor). All three use the same keys; the
 //! std maps use the benchmarks' seeded foldhash.
 //!

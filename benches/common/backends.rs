@@ -729,8 +729,8 @@ impl Ops for Floor {
 }
 
 /// Unsynchronized std `HashMap` with every value in a `Box` of its own, same
-/// hasher: what a lookup costs in any map whose values never move (SPEC 2.7:
-/// a hit reads the slot, then the value it points to), with no
+/// hasher: what std's table costs once its values never move (SPEC 2.7: a
+/// hit reads the slot, then the value it points to), with no
 /// synchronization at all. A reference row for the latency section, not a
 /// peer: the gap between it and [`Floor`] is the price of stable addresses,
 /// the gap between shadow-vars and it is everything else. Read-only after
