@@ -135,6 +135,39 @@ pub fn parent(n: usize) -> Parent {
     Parent::from_addr(0x1000 * n)
 }
 
+/// One execution of a creator racing a pinned reader, both through
+/// `ShadowMapRef`s (borrowed pins), on a one-shard map: the creator makes
+/// the value of `parent(1)` under [`ID`] with `create` (which returns the
+/// value's tag and address), the reader looks it up twice. Every value the
+/// reader sees must be the created one, whole, at its final address: the
+/// only thing that orders the value's writes before the reader's reads is
+/// the publication of the entry, which loom checks. Returns the counters,
+/// for [`model`].
+pub fn pinned_reader_vs_creator(
+    create: fn(&shadow_vars::ShadowMapRef<'_>, &StdArc<Counters>) -> (usize, usize),
+) -> StdArc<Counters> {
+    let map = loom::sync::Arc::new(ShadowMap::builder().shards(1).build());
+    let c = Counters::new();
+    let (m, c2) = (map.clone(), c.clone());
+    let writer = loom::thread::spawn(move || create(&m.pin(), &c2));
+    let seen: Vec<_> = {
+        let pinned = map.pin();
+        (0..2)
+            .filter_map(|_| {
+                pinned
+                    .get(parent(1), ID)
+                    .map(|v| (v.check(), v as *const Val as usize))
+            })
+            .collect()
+    };
+    let created = writer.join().unwrap();
+    assert!(
+        seen.iter().all(|s| *s == created),
+        "{seen:?} vs {created:?}"
+    );
+    c
+}
+
 /// Pushes this thread's deferred functions to the global queue and tries
 /// to advance the epoch and collect, a few times: called by a thread that
 /// freed something, so that reclamation can happen *inside* the model while
