@@ -215,6 +215,10 @@ impl fmt::Display for Key {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct KeyHasher {
     seed: u64,
+    /// `seed` rotated by 32 bits, the second multiply's seed. Kept rather
+    /// than computed per key: it is 1.9 of the instructions of a lookup
+    /// (`scripts/hitcost.sh`: 80.5 -> 78.6 per hit).
+    id_seed: u64,
 }
 
 const MUL_PARENT: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -228,7 +232,10 @@ fn folded_multiply(a: u64, b: u64) -> u64 {
 
 impl KeyHasher {
     pub(crate) fn new(seed: u64) -> Self {
-        KeyHasher { seed }
+        KeyHasher {
+            seed,
+            id_seed: seed.rotate_left(32),
+        }
     }
 
     /// Hash of the parent alone: selects the shard.
@@ -240,7 +247,7 @@ impl KeyHasher {
     /// Hash of the whole key, given the parent's hash: selects slot and tag.
     #[inline(always)]
     pub(crate) fn key_hash(&self, parent_hash: u64, id: u64) -> u64 {
-        folded_multiply(parent_hash ^ id ^ self.seed.rotate_left(32), MUL_KEY)
+        folded_multiply(parent_hash ^ id ^ self.id_seed, MUL_KEY)
     }
 
     #[inline(always)]
