@@ -441,6 +441,7 @@ impl Table<'_> {
 /// pointer. The word may name a table that is already retired and freed:
 /// only addresses are computed (with wrapping arithmetic), nothing is read.
 #[inline(always)]
+#[cfg(not(shadow_vars_loom))]
 pub(crate) fn prefetch_home(word: TableWord, hash: u64) {
     let (base, capacity) = decode(word);
     let i = home_slot(hash, capacity);
@@ -1201,7 +1202,7 @@ mod loom_models {
                         Probe::Vacant {
                             index,
                             reuses_tombstone,
-                        } if index == slot_a && reuses_tombstone == !a_ends_cluster => {
+                        } if index == slot_a && reuses_tombstone != a_ends_cluster => {
                             t.link(slot_a, hb, shared.2)
                         }
                         _ => panic!("B should reuse A's slot"),
@@ -1212,8 +1213,9 @@ mod loom_models {
             let a1 = t.find(ha, a).is_some();
             let b2 = t.find(hb, b).is_some();
             let a2 = t.find(ha, a).is_some();
-            assert!(!(b1 && !b2), "a key seen linked was lost");
-            assert!(!(!a1 && a2), "an unlinked key came back");
+            // Seen linked, then lost; missed, then found again.
+            assert!(!b1 || b2, "a key seen linked was lost");
+            assert!(a1 || !a2, "an unlinked key came back");
             assert!(
                 t.find(hx, x).is_some(),
                 "a key that stayed linked was missed"
