@@ -113,6 +113,15 @@ impl ShadowMap {
         self.raw.shard_count()
     }
 
+    /// The index of the shard holding `obj`'s variables. Only in the loom
+    /// build: the models use it to put keys in one shard or in two on
+    /// purpose, rather than by the luck of the fixed seed.
+    #[cfg(shadow_vars_loom)]
+    #[doc(hidden)]
+    pub fn shard_index(&self, obj: impl Into<Parent>) -> usize {
+        self.raw.shard_of_parent(obj.into().addr())
+    }
+
     /// Pins the current thread once for many operations: the returned
     /// [`ShadowMapRef`] has the same methods, returning plain `&T` tied to
     /// the pin, without a pin per call.

@@ -135,6 +135,16 @@ pub fn parent(n: usize) -> Parent {
     Parent::from_addr(0x1000 * n)
 }
 
+/// The first of `parent(2)`, `parent(3)`, ... whose variables live in
+/// another shard of `map` than `near`'s: for models that need two shards
+/// (the fixed loom seed decides which parents share one).
+pub fn other_shard_parent(map: &ShadowMap, near: Parent) -> Parent {
+    (2..64)
+        .map(parent)
+        .find(|&p| map.shard_index(p) != map.shard_index(near))
+        .expect("a map of one shard")
+}
+
 /// One execution of a creator racing a pinned reader, both through
 /// `ShadowMapRef`s (borrowed pins), on a one-shard map: the creator makes
 /// the value of `parent(1)` under [`ID`] with `create` (which returns the

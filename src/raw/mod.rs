@@ -133,10 +133,23 @@ impl RawMap {
         i < self.shards.len() && core::ptr::eq(&*self.shards[i], shard)
     }
 
+    /// The index of the shard of a parent, from the parent's hash.
+    #[inline(always)]
+    fn shard_index(&self, parent_hash: u64) -> usize {
+        (parent_hash >> 40) as usize & self.shard_mask
+    }
+
+    /// The index of the shard holding `parent`'s variables (for models that
+    /// place keys on purpose).
+    #[cfg(shadow_vars_loom)]
+    pub(crate) fn shard_of_parent(&self, parent: usize) -> usize {
+        self.shard_index(self.hasher.parent_hash(parent))
+    }
+
     /// The shard of a parent, from the parent's hash.
     #[inline(always)]
     fn shard_of(&self, parent_hash: u64) -> &Shard {
-        let i = (parent_hash >> 40) as usize & self.shard_mask;
+        let i = self.shard_index(parent_hash);
         debug_assert!(i < self.shards.len());
         // SAFETY: `shards.len() == shard_mask + 1` (both set in `new`).
         unsafe { self.shards.get_unchecked(i) }
