@@ -244,6 +244,14 @@ impl KeyHasher {
         folded_multiply(parent as u64 ^ self.seed, MUL_PARENT)
     }
 
+    /// The shard of a parent's hash among `mask + 1` (a power of two): bits
+    /// 40 and up, so that up to 1024 shards take bits of the hash's upper
+    /// half, which depend on every bit of the parent.
+    #[inline(always)]
+    pub(crate) fn shard_index(parent_hash: u64, mask: usize) -> usize {
+        (parent_hash >> 40) as usize & mask
+    }
+
     /// Hash of the whole key, given the parent's hash: selects slot and tag.
     #[inline(always)]
     pub(crate) fn key_hash(&self, parent_hash: u64, id: u64) -> u64 {
@@ -291,5 +299,73 @@ mod tests {
         }
         // 1024 keys into 65536 buckets: collisions should be rare.
         assert!(seen.len() > 990, "{}", seen.len());
+    }
+
+    /// Where `keys` land under the hash with `seed`: the mean distance from
+    /// the home slot with linear probing into one table 62% full (the
+    /// middle of the load range tables are kept in), and the largest of
+    /// 32 shards divided by the mean shard.
+    fn placement(seed: u64, keys: &[Key]) -> (f64, f64) {
+        const SHARDS: usize = 32;
+        let h = KeyHasher::new(seed);
+        let capacity = keys.len() * 100 / 62;
+        let mut used = vec![false; capacity];
+        let mut shards = [0usize; SHARDS];
+        let mut distance = 0usize;
+        for &k in keys {
+            let ph = h.parent_hash(k.parent);
+            shards[KeyHasher::shard_index(ph, SHARDS - 1)] += 1;
+            let mut i = crate::raw::home_slot(h.key_hash(ph, k.id), capacity);
+            while used[i] {
+                i = (i + 1) % capacity;
+                distance += 1;
+            }
+            used[i] = true;
+        }
+        let n = keys.len() as f64;
+        let largest = *shards.iter().max().unwrap() as f64;
+        (distance as f64 / n, largest / (n / SHARDS as f64))
+    }
+
+    /// Parents in arithmetic progressions (objects of one size from one
+    /// allocator, page-aligned objects) and runs of small ids must land as
+    /// random keys would: at 62% load, linear probing puts a random key
+    /// 0.82 slots from home on average (this hash: 0.79-0.84 here). Hashes
+    /// that mix the parent with one multiply only, tried for speed, put
+    /// keys of parents 4096 bytes apart 3.1 slots from home (the parent's
+    /// hash plus a hash of the id), or keys of parents 32 bytes apart with 4
+    /// ids each 3.9 (one multiply of the parent by the id); planted, the
+    /// first fails here already at stride 8 (1.14).
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "arithmetic only, nothing for Miri to check, and slow under it"
+    )]
+    fn hash_places_strided_keys_like_random_ones() {
+        const N: usize = 40_000;
+        let base = 0x7f12_3456_0000usize;
+        for seed in [1, 12345, 0x9e37_79b9_7f4a_7c15] {
+            for stride in [8, 16, 32, 64, 4096, 1 << 20] {
+                for ids in [1u64, 4] {
+                    let keys: Vec<Key> = (0..N)
+                        .map(|i| Key {
+                            parent: base + (i / ids as usize) * stride,
+                            id: i as u64 % ids,
+                        })
+                        .collect();
+                    let (distance, largest) = placement(seed, &keys);
+                    let what = format!("seed {seed:#x}, stride {stride}, {ids} ids");
+                    assert!(distance < 1.1, "{what}: mean distance {distance:.2}");
+                    assert!(
+                        largest < 1.2,
+                        "{what}: largest shard {largest:.2}x the mean"
+                    );
+                }
+            }
+            // One parent, many ids: one shard by design; slots still random.
+            let keys: Vec<Key> = (0..N as u64).map(|id| Key { parent: base, id }).collect();
+            let (distance, _) = placement(seed, &keys);
+            assert!(distance < 1.1, "seed {seed:#x}, one parent: {distance:.2}");
+        }
     }
 }

@@ -118,8 +118,9 @@
 //! entry was created in the same codegen unit as the lookup, else a 128-bit
 //! `TypeId` comparison. With Cargo's default release profile (16 codegen
 //! units) the second is the common case; `codegen-units = 1` makes the first
-//! one, and a pinned lookup then executes about 70 instructions instead of
-//! 81 (`scripts/hitcost.sh`).
+//! one, and a pinned lookup then executes about 68 instructions instead of
+//! 78 (`scripts/hitcost.sh`). Fat LTO alone does not: it merges the codegen
+//! units after each has made its own copy of the type's vtable.
 //! `docs/BENCHMARKS.md` compares against dashmap, papaya, scc and a model of
 //! the kernel's table.
 

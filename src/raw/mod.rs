@@ -33,6 +33,8 @@ pub(crate) use self::iter::Iter;
 pub(crate) use self::pin::PinRef;
 use self::shard::{Shard, slots_for};
 use self::slab::SlabRef;
+#[cfg(test)]
+pub(crate) use self::table::home_slot;
 use self::table::{Hit, Probe};
 use crate::key::{Key, KeyHasher};
 use crate::sync;
@@ -136,7 +138,7 @@ impl RawMap {
     /// The index of the shard of a parent, from the parent's hash.
     #[inline(always)]
     fn shard_index(&self, parent_hash: u64) -> usize {
-        (parent_hash >> 40) as usize & self.shard_mask
+        KeyHasher::shard_index(parent_hash, self.shard_mask)
     }
 
     /// The index of the shard holding `parent`'s variables (for models that

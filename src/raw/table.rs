@@ -461,7 +461,7 @@ fn decode(word: TableWord) -> (*mut u8, usize) {
 /// slots: the high bits of the hash scaled to the capacity (a multiply, no
 /// division).
 #[inline(always)]
-fn home_slot(hash: u64, capacity: usize) -> usize {
+pub(crate) fn home_slot(hash: u64, capacity: usize) -> usize {
     ((u128::from(hash) * capacity as u128) >> 64) as usize
 }
 
