@@ -1,7 +1,7 @@
 //! The one place that chooses between `std` and `loom`.
 //!
-//! Every atomic, lock, condition variable, thread-local and spin hint of the
-//! crate is imported from here, so that building with
+//! Every atomic, lock, condition variable, thread-local, spin hint and the
+//! entries' value cell of the crate is imported from here, so that building with
 //! `RUSTFLAGS="--cfg shadow_vars_loom --cfg crossbeam_loom"` puts every
 //! protocol of the crate (and, through crossbeam-epoch's `loom` feature, the
 //! epoch reclamation underneath it) under the loom model checker. Every source
@@ -13,6 +13,31 @@ mod imp {
     pub(crate) use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
     pub(crate) use std::thread_local;
+
+    /// `core::cell::UnsafeCell` with loom's access API (`with`, `with_mut`),
+    /// so that the same code compiles against loom's cell, which checks
+    /// every access. Transparent: no size or cost.
+    #[repr(transparent)]
+    pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        #[inline(always)]
+        pub(crate) const fn new(value: T) -> Self {
+            UnsafeCell(core::cell::UnsafeCell::new(value))
+        }
+
+        /// Runs `f` with a pointer for reading the contents.
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Runs `f` with a pointer for writing the contents.
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
 
     /// Busy-wait hint used while a waiter spins on an initializing entry.
     #[inline]
@@ -56,6 +81,9 @@ mod imp {
 
 #[cfg(shadow_vars_loom)]
 mod imp {
+    /// Loom's cell records each access and reports two that race (one a
+    /// write, neither ordered before the other) as a causality violation.
+    pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
     pub(crate) use loom::thread_local;

@@ -31,14 +31,13 @@
 
 use core::alloc::Layout;
 use core::any::TypeId;
-use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr::{self, NonNull};
 
 use super::slab::{self, Slab, SlabRef};
 use crate::key::Key;
-use crate::sync::{AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 
 /// State bits kept in the low bits of `meta`.
 pub(crate) mod state {
@@ -96,6 +95,8 @@ pub(crate) struct Entry<T> {
     header: EntryHeader,
     /// Initialized exactly when the state is `READY` (or `DEAD` after
     /// `READY`). Written once, by the owner, before the `READY` publish.
+    /// The cell comes from `sync`: under loom, every access to a value (its
+    /// write, each lookup's read, its drop) is checked for races.
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
@@ -159,9 +160,12 @@ impl<T: Send + Sync + 'static> Entry<T> {
     /// The caller owns `h` (it linked it in `INIT` and has not published it),
     /// and `h` is an `Entry<T>`.
     pub(crate) unsafe fn write_value(h: *const EntryHeader, value: T) {
-        // SAFETY: `h` is an `Entry<T>` (caller); while INIT only the owner
-        // touches the value cell, so this write races with nothing.
-        unsafe { (*(*h.cast::<Entry<T>>()).value.get()).write(value) };
+        // SAFETY: `h` is an `Entry<T>` (caller); `repr(C)` puts the header
+        // at offset 0, so the cast recovers the entry.
+        let cell = unsafe { &(*h.cast::<Entry<T>>()).value };
+        // SAFETY: while INIT only the owner touches the value cell, so this
+        // write races with nothing.
+        cell.with_mut(|v| unsafe { (*v).write(value) });
     }
 
     /// Turns an unpublished `INIT` entry into a `READY` one holding
@@ -192,7 +196,10 @@ impl<T: Send + Sync + 'static> Entry<T> {
     pub(crate) unsafe fn value<'a>(h: *const EntryHeader) -> &'a T {
         // SAFETY: by the caller; `repr(C)` puts the header at offset 0, so
         // the cast recovers the entry.
-        unsafe { (*(*h.cast::<Entry<T>>()).value.get()).assume_init_ref() }
+        let cell = unsafe { &(*h.cast::<Entry<T>>()).value };
+        // SAFETY: initialized, and outlived by the entry (caller). Under loom
+        // the read is recorded here, once; the reference lives on unchecked.
+        cell.with(|v| unsafe { (*v).assume_init_ref() })
     }
 }
 
@@ -391,9 +398,10 @@ impl EntryHeader {
 /// # Safety
 /// `h` is an `Entry<T>` with an initialized value, dropped once.
 unsafe fn drop_value<T: Send + Sync + 'static>(h: *mut EntryHeader) {
-    let e = h.cast::<Entry<T>>();
+    // SAFETY: `h` is an `Entry<T>` (caller).
+    let cell = unsafe { &(*h.cast::<Entry<T>>()).value };
     // SAFETY: the value is initialized (caller) and dropped once, in place.
-    unsafe { ptr::drop_in_place((*(*e).value.get()).as_mut_ptr()) };
+    cell.with_mut(|v| unsafe { ptr::drop_in_place((*v).as_mut_ptr()) });
 }
 
 /// Drops an initialized `Entry<T>`'s value in place (the value never moves,
