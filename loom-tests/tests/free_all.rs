@@ -10,41 +10,68 @@ use loom::thread;
 use shadow_vars_loom_tests::*;
 
 /// One existing variable (parent 1) and one being created (parent 2), both
-/// with `ID`; `free_all(ID)` on the other thread; `get` of parent 1.
+/// with `ID`, in one shard; `free_all(ID)` on the other thread; `get` of
+/// parent 1.
 #[test]
 fn free_all_racing_get_or_alloc_and_get() {
     model("free_all_racing_get_or_alloc_and_get", 3, || {
         let map = Arc::new(ShadowMap::builder().shards(1).build());
-        let c = Counters::new();
-        map.alloc(parent(1), ID, || Val::new(10, &c)).unwrap();
-        let m = map.clone();
-        let freer = thread::spawn(move || {
-            let n = m.free_all(ID);
-            collect();
-            n
-        });
-        let created = map.get_or_alloc(parent(2), ID, || Val::new(20, &c)).check();
-        assert_eq!(created, 20);
-        if let Some(v) = map.get(parent(1), ID) {
-            assert_eq!(v.check(), 10);
-        }
-        let freed = freer.join().unwrap();
-        assert!((1..=2).contains(&freed), "free_all freed {freed}");
-        // Exactly once: each value was freed or is still there.
-        assert_eq!(
-            freed + map.len(),
-            c.ctors(),
-            "freed {freed}, left {}, built {}",
-            map.len(),
-            c.ctors()
-        );
-        assert!(
-            map.get(parent(1), ID).is_none(),
-            "free_all left a variable that existed before it"
-        );
-        assert_eq!(map.get(parent(2), ID).is_some(), freed == 1);
-        c
+        free_all_beside_creation(map, parent(1), parent(2))
     });
+}
+
+/// The same over two shards: the variable being created lives in the shard
+/// `free_all` visits first, which it skips if that shard has no `ID` linked
+/// yet, and the existing one in the shard it visits second.
+#[test]
+fn free_all_racing_get_or_alloc_two_shards() {
+    model("free_all_racing_get_or_alloc_two_shards", 3, || {
+        let map = Arc::new(ShadowMap::builder().build());
+        let created = other_shard_parent(&map, parent(1));
+        assert!(
+            map.shard_index(created) < map.shard_index(parent(1)),
+            "the model wants the created variable in the shard visited first"
+        );
+        free_all_beside_creation(map, parent(1), created)
+    });
+}
+
+/// `existing` holds a value under `ID`; the other thread runs `free_all(ID)`
+/// while this one creates `created` under `ID` and reads `existing`.
+fn free_all_beside_creation(
+    map: Arc<ShadowMap>,
+    existing: Parent,
+    created: Parent,
+) -> std::sync::Arc<Counters> {
+    let c = Counters::new();
+    map.alloc(existing, ID, || Val::new(10, &c)).unwrap();
+    let m = map.clone();
+    let freer = thread::spawn(move || {
+        let n = m.free_all(ID);
+        collect();
+        n
+    });
+    let made = map.get_or_alloc(created, ID, || Val::new(20, &c)).check();
+    assert_eq!(made, 20);
+    if let Some(v) = map.get(existing, ID) {
+        assert_eq!(v.check(), 10);
+    }
+    let freed = freer.join().unwrap();
+    assert!((1..=2).contains(&freed), "free_all freed {freed}");
+    // Exactly once: each value was freed or is still there.
+    assert_eq!(
+        freed + map.len(),
+        c.ctors(),
+        "freed {freed}, left {}, built {}",
+        map.len(),
+        c.ctors()
+    );
+    assert!(
+        map.get(existing, ID).is_none(),
+        "free_all left a variable that existed before it"
+    );
+    assert_eq!(map.get(created, ID).is_some(), freed == 1);
+    c
 }
 
 /// `free_all` racing a `get_or_alloc` of the very key it frees: the creator
