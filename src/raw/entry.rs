@@ -160,9 +160,8 @@ impl<T: Send + Sync + 'static> Entry<T> {
     /// The caller owns `h` (it linked it in `INIT` and has not published it),
     /// and `h` is an `Entry<T>`.
     pub(crate) unsafe fn write_value(h: *const EntryHeader, value: T) {
-        // SAFETY: `h` is an `Entry<T>` (caller); `repr(C)` puts the header
-        // at offset 0, so the cast recovers the entry.
-        let cell = unsafe { &(*h.cast::<Entry<T>>()).value };
+        // SAFETY: `h` is an `Entry<T>` (caller).
+        let cell = unsafe { Self::cell(h) };
         // SAFETY: while INIT only the owner touches the value cell, so this
         // write races with nothing.
         cell.with_mut(|v| unsafe { (*v).write(value) });
@@ -194,12 +193,22 @@ impl<T: Send + Sync + 'static> Entry<T> {
     /// reference does not outlive the entry (the caller is pinned).
     #[inline]
     pub(crate) unsafe fn value<'a>(h: *const EntryHeader) -> &'a T {
-        // SAFETY: by the caller; `repr(C)` puts the header at offset 0, so
-        // the cast recovers the entry.
-        let cell = unsafe { &(*h.cast::<Entry<T>>()).value };
+        // SAFETY: `h` is an `Entry<T>` (caller).
+        let cell = unsafe { Self::cell(h) };
         // SAFETY: initialized, and outlived by the entry (caller). Under loom
         // the read is recorded here, once; the reference lives on unchecked.
         cell.with(|v| unsafe { (*v).assume_init_ref() })
+    }
+
+    /// The value cell of an entry.
+    ///
+    /// # Safety
+    /// `h` is a live `Entry<T>`, and outlives `'a`.
+    #[inline(always)]
+    unsafe fn cell<'a>(h: *const EntryHeader) -> &'a UnsafeCell<MaybeUninit<T>> {
+        // SAFETY: by the caller; `repr(C)` puts the header at offset 0, so
+        // the cast recovers the entry.
+        unsafe { &(*h.cast::<Entry<T>>()).value }
     }
 }
 
@@ -398,8 +407,8 @@ impl EntryHeader {
 /// # Safety
 /// `h` is an `Entry<T>` with an initialized value, dropped once.
 unsafe fn drop_value<T: Send + Sync + 'static>(h: *mut EntryHeader) {
-    // SAFETY: `h` is an `Entry<T>` (caller).
-    let cell = unsafe { &(*h.cast::<Entry<T>>()).value };
+    // SAFETY: `h` is a live `Entry<T>` (caller).
+    let cell = unsafe { Entry::<T>::cell(h) };
     // SAFETY: the value is initialized (caller) and dropped once, in place.
     cell.with_mut(|v| unsafe { ptr::drop_in_place((*v).as_mut_ptr()) });
 }

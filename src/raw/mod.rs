@@ -135,23 +135,17 @@ impl RawMap {
         i < self.shards.len() && core::ptr::eq(&*self.shards[i], shard)
     }
 
-    /// The index of the shard of a parent, from the parent's hash.
-    #[inline(always)]
-    fn shard_index(&self, parent_hash: u64) -> usize {
-        KeyHasher::shard_index(parent_hash, self.shard_mask)
-    }
-
     /// The index of the shard holding `parent`'s variables (for models that
     /// place keys on purpose).
     #[cfg(shadow_vars_loom)]
     pub(crate) fn shard_of_parent(&self, parent: usize) -> usize {
-        self.shard_index(self.hasher.parent_hash(parent))
+        KeyHasher::shard_index(self.hasher.parent_hash(parent), self.shard_mask)
     }
 
     /// The shard of a parent, from the parent's hash.
     #[inline(always)]
     fn shard_of(&self, parent_hash: u64) -> &Shard {
-        let i = self.shard_index(parent_hash);
+        let i = KeyHasher::shard_index(parent_hash, self.shard_mask);
         debug_assert!(i < self.shards.len());
         // SAFETY: `shards.len() == shard_mask + 1` (both set in `new`).
         unsafe { self.shards.get_unchecked(i) }
