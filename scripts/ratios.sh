@@ -21,8 +21,13 @@ export SV_SECTIONS=tp
 
 cargo build --release --example compare >&2
 bin=target/release/examples/compare
-out=${KEEP:-$(mktemp -d)}
-mkdir -p "$out"
+if [ -n "${KEEP:-}" ]; then
+    out=$KEEP
+    mkdir -p "$out"
+else
+    out=$(mktemp -d)
+    trap 'rm -rf "$out"' EXIT
+fi
 
 for r in $(seq 1 "$RUNS"); do
     echo "run $r/$RUNS: $(cut -d' ' -f1-3 /proc/loadavg) (load average)" >&2
@@ -38,6 +43,7 @@ cat "$out"/run-*.txt | awk -v runs="$RUNS" -v thr="$SV_THREADS" '
     /^best peer/ { sub(/^best peer +/, ""); best[cell, $0]++; if (!(cell in order)) { order[cell] = ++n; cells[n] = cell } next }
     function stats(s,   a, k, i, j, t) {
         k = split(s, a, " ")
+        if (k == 0) return sprintf("%-21s", "-")
         for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
         return sprintf("%5.2fx  %5.2fx-%5.2fx", (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2, a[1], a[k])
     }
@@ -50,4 +56,6 @@ cat "$out"/run-*.txt | awk -v runs="$RUNS" -v thr="$SV_THREADS" '
             printf "%-20s  %-22s  %-22s  %s\n", c, stats(v[c, "call"]), stats(v[c, "pin"]), peers
         }
     }'
-echo "outputs: $out" >&2
+if [ -n "${KEEP:-}" ]; then
+    echo "outputs: $out" >&2
+fi
