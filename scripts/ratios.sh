@@ -3,7 +3,7 @@
 # throughput section RUNS times (default 9) and prints, per mix and
 # distribution, the median, lowest and highest of "sv / best peer" and
 # "sv pin / best peer", and how often each row was the best peer. One run
-# of `compare` moves single cells by up to 2x on a shared machine; the
+# of `compare` moves single cells by 2-3x on a shared machine; the
 # median of several runs is the figure to compare with a target.
 #
 #   bash scripts/ratios.sh                      # 2 threads, 9 runs (~75 s here)
