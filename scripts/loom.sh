@@ -3,6 +3,8 @@
 # preemption bound, the executions loom explored and the time it took.
 # See loom-tests/README.md for the flags; docs/VERIFICATION.md for what each
 # model proves. Extra arguments go to the test binaries (e.g. a model name).
+# `scripts/loom.sh --clippy` lints the same build instead (its code paths
+# differ: cfg(shadow_vars_loom)), with warnings as errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,11 @@ cd "$(dirname "$0")/.."
 export RUSTFLAGS="--cfg shadow_vars_loom --cfg crossbeam_loom --cfg crossbeam_sanitize -C debug-assertions"
 # The flags rebuild every dependency: keep them out of the normal target dir.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/loom}"
+
+if [ "${1:-}" = "--clippy" ]; then
+    echo "+ RUSTFLAGS=\"$RUSTFLAGS\" CARGO_TARGET_DIR=$CARGO_TARGET_DIR cargo clippy --workspace --tests -- -D warnings"
+    exec cargo clippy --workspace --tests -- -D warnings
+fi
 
 echo "+ RUSTFLAGS=\"$RUSTFLAGS\" CARGO_TARGET_DIR=$CARGO_TARGET_DIR cargo test -p shadow-vars-loom-tests --release -- --nocapture $*"
 start=$(date +%s)
