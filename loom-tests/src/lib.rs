@@ -18,6 +18,7 @@
 #![cfg(shadow_vars_loom)]
 #![warn(missing_docs)]
 
+use std::cell::Cell;
 use std::sync::Arc as StdArc;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
@@ -198,16 +199,44 @@ pub fn quiet_planned_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let p = info.payload();
-            let msg = p
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str));
-            if !msg.is_some_and(|m| m.starts_with("planned")) {
+            let msg = panic_message(info.payload());
+            let planned = msg.starts_with("planned")
+                || (MISMATCH_EXPECTED.with(Cell::get) && msg.starts_with(TYPE_MISMATCH));
+            if !planned {
                 default(info);
             }
         }));
     });
+}
+
+/// How the map's type-mismatch panics begin.
+const TYPE_MISMATCH: &str = "shadow variable type mismatch";
+
+thread_local! {
+    /// Set while [`catch_type_mismatch`] runs. A std thread-local: loom runs
+    /// every thread of a model on its test's OS thread, one at a time.
+    static MISMATCH_EXPECTED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("")
+}
+
+/// Runs `f`, which may panic with the map's type-mismatch message on
+/// purpose. That panic is caught, not printed, and its message returned as
+/// the error; any other panic goes on unwinding.
+pub fn catch_type_mismatch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    MISMATCH_EXPECTED.with(|m| m.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    MISMATCH_EXPECTED.with(|m| m.set(false));
+    r.or_else(|p| match panic_message(&*p) {
+        msg if msg.starts_with(TYPE_MISMATCH) => Err(msg.to_owned()),
+        _ => std::panic::resume_unwind(p),
+    })
 }
 
 /// Asserts that every `Val` constructed in an execution was dropped exactly

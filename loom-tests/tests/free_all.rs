@@ -96,3 +96,31 @@ fn free_all_racing_get_or_alloc_same_key() {
         c
     });
 }
+
+/// `free_all` of one type racing the creation of a variable of another type
+/// under the same id, in one shard. The creation's owner publishes it
+/// `READY` outside the shard lock, so it may do so while `free_all` holds
+/// that lock and visits the shard. `free_all` then panics with a type
+/// mismatch (it saw the variable ready) or frees nothing (it saw the
+/// constructor running); it never hands its closure the other type's value
+/// as its own, and the variable survives.
+#[test]
+fn free_all_racing_creation_of_another_type() {
+    model("free_all_racing_creation_of_another_type", 3, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        let (m, c2) = (map.clone(), c.clone());
+        let creator =
+            thread::spawn(move || m.get_or_alloc(parent(1), ID, || Val::new(10, &c2)).check());
+        let as_u64 = ShadowId::<u64>::new(ID.raw());
+        let freed = catch_type_mismatch(|| {
+            map.free_all_with(as_u64, |_, _| {
+                panic!("free_all handed its closure a `Val` as a `u64`")
+            })
+        });
+        assert!(matches!(freed, Ok(0) | Err(_)), "free_all: {freed:?}");
+        assert_eq!(creator.join().unwrap(), 10);
+        assert_eq!(map.get(parent(1), ID).map(|v| v.check()), Some(10));
+        c
+    });
+}

@@ -431,32 +431,39 @@ impl RawMap {
         mut dtor: impl FnMut(usize, &T),
     ) -> usize {
         let mut freed = 0;
-        let mut unlinked = Vec::new();
+        let (mut picked, mut unlinked) = (Vec::new(), Vec::new());
         for shard in self.shards.iter() {
             let mut mismatch = None;
             let mut w = shard.write(guard);
             if !w.has_id(id) {
                 continue;
             }
-            let table = w.table();
-            // A type check pass first, so a mismatch leaves the shard as is.
-            for (_, e) in table.entries() {
+            // One pass picks the entries to free and checks their type, and
+            // only those are unlinked, so a mismatch leaves the shard as is.
+            // Only what it saw `READY` qualifies: under the lock a `READY`
+            // entry stays `READY`, but an `INIT` one may be published
+            // (outside the lock) at any moment, with any type, and a second
+            // look at the states could unlink a value that was never checked.
+            picked.clear();
+            for (index, e) in w.table().entries() {
                 // SAFETY: under the lock, linked entries are live.
                 let h = unsafe { &*e };
-                if h.id == id && !h.meta().is_init() && !h.meta().holds::<T>() {
-                    mismatch = Some((h.key(), h.meta()));
+                let meta = h.meta();
+                if h.id != id || meta.is_init() {
+                    continue;
+                }
+                if !meta.holds::<T>() {
+                    mismatch = Some((h.key(), meta));
                     break;
                 }
+                picked.push((index, e));
             }
             if mismatch.is_none() {
-                for (index, e) in table.entries() {
-                    // SAFETY: under the lock, linked entries are live.
-                    let h = unsafe { &*e };
-                    if h.id == id && !h.meta().is_init() {
-                        h.mark_dead();
-                        w.unlink(index, id);
-                        unlinked.push(e);
-                    }
+                for (index, e) in picked.drain(..) {
+                    // SAFETY: linked and `READY` (picked above, lock held).
+                    unsafe { &*e }.mark_dead();
+                    w.unlink(index, id);
+                    unlinked.push(e);
                 }
                 w.maybe_shrink();
             }
@@ -469,7 +476,7 @@ impl RawMap {
                 unsafe { EntryHeader::retire(e, true, shard.slab(), guard) };
             }
             for e in unlinked.drain(..) {
-                // SAFETY: READY as `T` (checked above); alive while pinned.
+                // SAFETY: READY as `T` (picked above); alive while pinned.
                 let (parent, value) = unsafe { ((*e).parent, Entry::<T>::value(e)) };
                 freed += 1;
                 dtor(parent, value);
