@@ -178,6 +178,38 @@ fn ctor_error_with_waiter() {
     failing_ctor_with_waiter(false);
 }
 
+/// A waiter parked on a constructor that fails may find its entry freed by
+/// the time it wakes: the failed entry is retired, and the epoch can move
+/// on while the waiter is unpinned. A boxed value (too large for the slab)
+/// makes that free a real deallocation, which Miri checks against every
+/// reference still live in the waiter. `scripts/miri.sh` runs it a second
+/// time with `-Zmiri-preemption-rate=0`, where the free does happen while
+/// the woken waiter is still inside its wait.
+#[test]
+fn failed_entry_freed_while_its_waiter_is_parked() {
+    const BIG: ShadowId<[u64; 32]> = ShadowId::new(3);
+    within(60, || {
+        let map = leak(ShadowMap::new());
+        let obj = leak(0u8);
+        let mut waiter = None;
+        let made = map.try_get_or_alloc(obj, BIG, || {
+            let w = std::thread::spawn(move || map.get_or_alloc(obj, BIG, || [7; 32])[0]);
+            // Long enough for the waiter to find the entry and park.
+            std::thread::sleep(Duration::from_millis(if cfg!(miri) { 200 } else { 50 }));
+            assert!(!w.is_finished());
+            waiter = Some(w);
+            Err::<[u64; 32], _>("failed on purpose")
+        });
+        assert_eq!(made.err(), Some("failed on purpose"));
+        // Reclaim the failed entry, if the woken waiter has not run yet.
+        for _ in 0..8 {
+            crossbeam_epoch::pin().flush();
+        }
+        assert_eq!(waiter.unwrap().join().unwrap(), 7);
+        assert_eq!(map.get(obj, BIG).unwrap()[0], 7);
+    });
+}
+
 /// `insert` beside a running constructor of the same key waits for it, as
 /// `alloc` does: if the constructor fails, the insert creates; if it
 /// succeeds, the value comes back.

@@ -320,8 +320,8 @@ impl RawMap {
                 check_type::<T>(key, meta);
                 // `find` never returns DEAD, and READY-as-T was handled: INIT.
                 debug_assert!(meta.is_init());
-                // SAFETY: pinned since `find`; the entry outlives the pin.
-                self.wait(shard, unsafe { &*e }, key, pin);
+                // SAFETY: found by `find` under this pin, unbroken since.
+                unsafe { self.wait(shard, e, key, pin) };
                 continue;
             }
             if !Entry::<T>::IN_SLAB && spare.0.is_none() {
@@ -346,17 +346,35 @@ impl RawMap {
         }
     }
 
-    /// Waits for the `INIT` entry `h` of `key` to be resolved (unpinned while
+    /// Waits for the `INIT` entry `e` of `key` to be resolved (unpinned while
     /// parked, if `pin` is owned), or panics if this thread is the one
     /// constructing it. The caller retries its operation afterwards.
-    fn wait<'g>(&self, shard: &Shard, h: &EntryHeader, key: Key, pin: &mut impl PinRef<'g>) {
+    ///
+    /// `e` comes as a pointer, not a reference: once unpinned, the entry may
+    /// be freed before this returns (its constructor failed, and the epoch
+    /// moved on), and a reference argument must stay valid for the whole
+    /// call (Miri's Tree Borrows reports the free as undefined behaviour).
+    ///
+    /// # Safety
+    /// `e` was seen linked while `pin` was pinned, and `pin` has stayed
+    /// pinned since.
+    unsafe fn wait<'g>(
+        &self,
+        shard: &Shard,
+        e: *const EntryHeader,
+        key: Key,
+        pin: &mut impl PinRef<'g>,
+    ) {
         if constructing::is_constructing(self.addr(), key) {
             panic!(
                 "recursive initialization of shadow variable {key}: its constructor \
                  asked the map for its own (parent, id), which can never be ready"
             );
         }
-        if let Some(ticket) = shard.register_wait(h) {
+        // SAFETY: still pinned since `e` was seen linked (by the caller), so
+        // it is allocated; the reference ends with this call, before the
+        // unpinned park.
+        if let Some(ticket) = shard.register_wait(unsafe { &*e }) {
             pin.unpinned(|| shard.park(ticket));
         }
     }
@@ -396,7 +414,8 @@ impl RawMap {
             let meta = h.meta();
             if meta.is_init() {
                 drop(w);
-                self.wait(shard, h, key, &mut pin);
+                // SAFETY: seen linked under the lock, pinned since.
+                unsafe { self.wait(shard, e, key, &mut pin) };
                 continue;
             }
             if !meta.holds::<T>() {
@@ -519,8 +538,8 @@ impl RawMap {
                 unsafe { EntryHeader::retire(e, true, shard.slab(), pin.guard()) };
             }
             match in_flight {
-                // SAFETY: pinned since we saw it linked: still allocated.
-                Some((e, key)) => self.wait(shard, unsafe { &*e }, key, &mut pin),
+                // SAFETY: seen linked under the lock, pinned since.
+                Some((e, key)) => unsafe { self.wait(shard, e, key, &mut pin) },
                 None => return freed,
             }
         }
