@@ -333,12 +333,15 @@ impl RawMap {
                 reuses_tombstone,
             } = w.probe(hash, key)
             {
+                // Growth first: if the table cannot grow, this panics before
+                // an entry is taken or a value moved into one.
+                let (index, reuses) = w.make_room(index, reuses_tombstone, hash, key);
                 let entry = match spare.0.take() {
                     Some(e) => e,
                     None => Entry::<T>::new_init(key, |class| w.block(class)),
                 };
                 prepare(entry);
-                w.link(index, reuses_tombstone, hash, key, entry);
+                w.link(index, reuses, hash, key, entry);
                 return Linked::New(entry);
             }
             // Linked by someone else since our lock-free look: go back and

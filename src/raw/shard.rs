@@ -251,43 +251,64 @@ impl<'g> ShardWriter<'_, 'g> {
         self.state().ids.ids()
     }
 
-    /// Links a new `INIT` entry for `key` at the vacant slot `index` that
-    /// `probe` returned, growing (or cleaning) the table first if needed.
-    pub(crate) fn link(
+    /// Makes room to link `key` at the vacant slot `probe_index` that
+    /// `probe` returned: grows (or cleans) the table first if linking would
+    /// leave too few `EMPTY` slots. Returns the slot to link at, and whether
+    /// it reuses a tombstone, in the table that is current now. Called
+    /// before the entry is allocated, so that a table which cannot grow
+    /// (capacity overflow) panics with nothing to leak.
+    pub(crate) fn make_room(
         &mut self,
         probe_index: usize,
         reuses_tombstone: bool,
         hash: u64,
         key: Key,
-        entry: *const EntryHeader,
-    ) {
+    ) -> (usize, bool) {
         let cap = self.table().capacity();
         let st = self.state();
         let used_after = st.occupied + st.tombstones + usize::from(!reuses_tombstone);
-        let (mut index, mut reuses) = (probe_index, reuses_tombstone);
         // Keep a quarter of the slots EMPTY, so probes stay short and end.
-        if used_after * MAX_LOAD.1 > cap * MAX_LOAD.0 {
-            let live = st.occupied + 1;
-            // Live entries over 5/8 of the table: grow to the largest class
-            // with at most 2 slots per live entry. Classes step by at most
-            // 25%, so that class holds at least 1.6 slots per entry: the new
-            // table is between 1/2 and 5/8 full, and the next rebuild is at
-            // least cap/8 links away (amortised O(1) per link). Otherwise
-            // the tombstones are the problem: rebuild at the same size.
-            let new_cap = if live * 8 > cap * 5 {
-                grown_capacity(live)
-            } else {
-                cap
-            };
-            self.replace(new_cap);
-            match self.probe(hash, key) {
-                Probe::Vacant {
-                    index: i,
-                    reuses_tombstone: r,
-                } => (index, reuses) = (i, r),
-                Probe::Found { .. } => unreachable!("key linked while its creator held the lock"),
-            }
+        if used_after * MAX_LOAD.1 <= cap * MAX_LOAD.0 {
+            return (probe_index, reuses_tombstone);
         }
+        let live = st.occupied + 1;
+        // Live entries over 5/8 of the table: grow to the largest class with
+        // at most 2 slots per live entry. Classes step by at most 25%, so
+        // that class holds at least 1.6 slots per entry: the new table is
+        // between 1/2 and 5/8 full, and the next rebuild is at least cap/8
+        // links away (amortised O(1) per link). Otherwise the tombstones are
+        // the problem: rebuild at the same size.
+        let new_cap = if live * 8 > cap * 5 {
+            grown_capacity(live)
+        } else {
+            cap
+        };
+        self.replace(new_cap);
+        match self.probe(hash, key) {
+            Probe::Vacant {
+                index,
+                reuses_tombstone,
+            } => (index, reuses_tombstone),
+            Probe::Found { .. } => unreachable!("key linked while its creator held the lock"),
+        }
+    }
+
+    /// Links a new entry for `key` (`INIT`, or `READY` for `insert`) at the
+    /// slot that [`make_room`](Self::make_room) returned, with the lock held
+    /// since.
+    pub(crate) fn link(
+        &mut self,
+        index: usize,
+        reuses: bool,
+        hash: u64,
+        key: Key,
+        entry: *const EntryHeader,
+    ) {
+        debug_assert!(
+            (self.state().occupied + self.state().tombstones + usize::from(!reuses)) * MAX_LOAD.1
+                <= self.table().capacity() * MAX_LOAD.0,
+            "link without make_room"
+        );
         self.table().link(index, hash, entry);
         let st = self.state();
         st.occupied += 1;
@@ -400,13 +421,23 @@ const MAX_LOAD: (usize, usize) = (3, 4);
 /// The capacity a table grows to when `live` entries fill more than 5/8 of
 /// it: the largest class with at most two slots per entry (at least 1.6,
 /// see `ShardWriter::link`).
+///
+/// # Panics
+/// If no capacity class holds `live` entries at that load: past about
+/// 2.3 billion entries in one shard on 64-bit targets, where the classes
+/// end (below that, classes step by at most 25%, so the check always holds).
 fn grown_capacity(live: usize) -> usize {
-    let cap = live
-        .checked_mul(2)
-        .map(capacity_at_most)
-        .expect("capacity overflow");
-    debug_assert!(cap * 5 >= live * 8, "capacity classes step by at most 25%");
-    cap
+    let cap = live.checked_mul(2).map(capacity_at_most);
+    match cap {
+        Some(cap)
+            if cap
+                .checked_mul(5)
+                .is_some_and(|c| c >= live.saturating_mul(8)) =>
+        {
+            cap
+        }
+        _ => panic!("capacity overflow: a shard cannot hold {live} entries"),
+    }
 }
 
 /// Slots for a shard that should hold `entries` without growing.
@@ -416,4 +447,39 @@ pub(crate) fn slots_for(entries: usize) -> usize {
         .map(|n| n.div_ceil(MAX_LOAD.0))
         .and_then(capacity_at_least)
         .unwrap_or_else(|| panic!("capacity overflow: cannot size a table for {entries} entries"))
+}
+
+#[cfg(all(test, not(shadow_vars_loom)))]
+mod tests {
+    use super::grown_capacity;
+    use crate::raw::table::capacity_at_most;
+
+    /// The entries a shard can hold: 5/8 of the largest capacity class.
+    fn most_entries() -> usize {
+        let largest = capacity_at_most(usize::MAX);
+        (largest as u128 * 5 / 8) as usize
+    }
+
+    #[test]
+    fn growth_leaves_between_1_6_and_2_slots_per_entry() {
+        let mut live = 6;
+        while live <= most_entries() {
+            let cap = grown_capacity(live);
+            assert!(
+                cap * 5 >= live * 8 && cap <= 2 * live,
+                "{live} entries: {cap} slots"
+            );
+            live += live / 7 + 1;
+        }
+        let last = most_entries();
+        assert!(grown_capacity(last) * 5 >= last * 8);
+    }
+
+    /// Past the largest class, growth panics instead of rebuilding at the
+    /// same size until no slot is `EMPTY` (where probes never end).
+    #[test]
+    #[should_panic(expected = "capacity overflow")]
+    fn growth_past_the_largest_class_panics() {
+        grown_capacity(most_entries() + 1);
+    }
 }
