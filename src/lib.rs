@@ -82,7 +82,9 @@
 //! A [`Shadow`] (and a [`ShadowMapRef`]) holds an epoch pin: the value stays
 //! valid while it lives, even if freed meanwhile. Freed values are dropped
 //! (exactly once) when no pinned thread can still see them; values left in
-//! a map are dropped when the map is dropped.
+//! a map are dropped when the map is dropped. If a value's `Drop` panics
+//! there, the map's other values are still dropped and its memory freed
+//! before the panic reaches the code that dropped the map.
 //!
 //! **Reclamation hazard:** while any thread holds a pin, nothing freed after
 //! it pinned is reclaimed, in this map or any other crossbeam-epoch user of

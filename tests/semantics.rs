@@ -4,7 +4,7 @@ mod common;
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use common::Counters;
 use shadow_vars::{AllocError, Parent, ShadowId, ShadowMap, TryAllocError, global};
@@ -477,32 +477,57 @@ fn public_types_have_the_promised_traits() {
     error::<AllocError>();
 }
 
-#[test]
-fn a_value_drop_that_panics_while_the_map_drops_unwinds_cleanly() {
-    // A value's `Drop` panicking inside the map's drop: the panic reaches
-    // the dropper (no abort from a second panic while unwinding: the shard's
-    // stash of unused slab blocks is given back before any value is
-    // dropped). The values of that shard not dropped yet leak, as in std's
-    // `HashMap`.
-    #[derive(Debug)]
-    struct Bomb(bool);
-    impl Drop for Bomb {
-        fn drop(&mut self) {
-            if self.0 {
-                panic!("value drop panicked on purpose");
-            }
+/// A value whose `Drop` panics on purpose (if `bomb`), counting drops.
+#[derive(Debug)]
+struct Bomb {
+    bomb: bool,
+    drops: &'static AtomicUsize,
+}
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        if self.bomb {
+            panic!("value drop panicked on purpose");
         }
     }
+}
+
+/// Fills a map of `shards` shards with `n` `Bomb`s (those at `bombs`
+/// panic), drops it, and returns the panic and the number of drops.
+fn drop_map_with_bombs(shards: usize, n: usize, bombs: &[usize]) -> (String, usize) {
     const ID: ShadowId<Bomb> = ShadowId::new(41);
-    let objs: Vec<Box<u8>> = (0..8).map(|_| Box::new(0)).collect();
-    let map = ShadowMap::builder().shards(1).build();
+    let drops: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let objs: Vec<Box<u8>> = (0..n).map(|_| Box::new(0)).collect();
+    let map = ShadowMap::builder().shards(shards).build();
     for (i, o) in objs.iter().enumerate() {
-        map.insert(&**o, ID, Bomb(i == 3)).unwrap();
+        let bomb = bombs.contains(&i);
+        map.insert(&**o, ID, Bomb { bomb, drops }).unwrap();
     }
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(map)));
     let msg = *r
         .expect_err("the value's panic propagates")
         .downcast::<&str>()
         .unwrap();
+    (msg.to_owned(), drops.load(Ordering::SeqCst))
+}
+
+#[test]
+fn a_value_drop_that_panics_while_the_map_drops_unwinds_cleanly() {
+    // A value's `Drop` panicking inside the map's drop: the panic reaches
+    // the dropper, after every other value of the map was dropped too (no
+    // leak, and no abort from a second panic while unwinding).
+    let (msg, drops) = drop_map_with_bombs(1, 8, &[3]);
     assert_eq!(msg, "value drop panicked on purpose");
+    assert_eq!(drops, 8, "every value dropped");
+}
+
+#[test]
+fn values_that_panic_in_several_shards_are_all_dropped() {
+    // Panics in more than one shard: the first reaches the dropper; the
+    // shards dropped while it unwinds drop all their values and keep their
+    // own panics (resuming one there would abort the process).
+    let (msg, drops) = drop_map_with_bombs(4, 64, &[0, 10, 20, 30, 40, 50, 63]);
+    assert_eq!(msg, "value drop panicked on purpose");
+    assert_eq!(drops, 64, "every value dropped");
 }

@@ -8,6 +8,8 @@
 //! building a new one and publishing it (readers of the old one are not
 //! blocked: they finish on it, and it is retired through the epoch).
 
+use std::panic::{self, AssertUnwindSafe};
+
 use crossbeam_epoch::Guard;
 use crossbeam_utils::CachePadded;
 
@@ -180,10 +182,23 @@ impl Drop for Shard {
         // Every entry linked in the current table of a map being dropped is
         // READY (constructors run inside `&self` calls, which have ended),
         // and is destroyed only here, once: first its value, then its memory.
-        let (mut in_slab, mut boxed) = (0, 0);
+        // A value's `Drop` may panic: the other values are still dropped and
+        // every entry freed, and then the first panic goes on (as a slice's
+        // elements are dropped), unless the thread is unwinding already.
+        let (mut in_slab, mut boxed, mut first_panic) = (0, 0, None);
         for (_, e) in table.entries() {
-            // SAFETY: as just said; freed below.
-            if unsafe { EntryHeader::drop_value_now(e.cast_mut()) } {
+            // A value whose `Drop` panicked counts as dropped, as with
+            // `drop_in_place`.
+            let dropped = panic::catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: as just said; freed below.
+                unsafe { EntryHeader::drop_value_now(e.cast_mut()) }
+            }));
+            let slab_block = dropped.unwrap_or_else(|p| {
+                first_panic.get_or_insert(p);
+                // SAFETY: exclusive access; the entry is still allocated.
+                unsafe { EntryHeader::in_slab(e) }
+            });
+            if slab_block {
                 in_slab += 1;
             } else {
                 boxed += 1;
@@ -215,6 +230,11 @@ impl Drop for Shard {
         // SAFETY: exclusive access; the current table is freed only here
         // (replaced ones were retired when replaced).
         unsafe { Table::free(word) };
+        if let Some(p) = first_panic
+            && !std::thread::panicking()
+        {
+            panic::resume_unwind(p);
+        }
     }
 }
 
