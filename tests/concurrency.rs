@@ -352,6 +352,39 @@ fn recursive_initialization_panics_instead_of_deadlocking() {
     });
 }
 
+/// `free_parent` called by a constructor of one of the parent's keys, while
+/// another thread constructs a second key of that parent and waits for the
+/// first: `free_parent` panics (its own key can never be ready) instead of
+/// waiting for the other constructor first, which would never end.
+#[test]
+fn free_parent_in_a_constructor_panics_before_waiting_on_others() {
+    within(30, || {
+        let map = leak(ShadowMap::builder().shards(1).build());
+        let obj = leak(0u8);
+        let (running_tx, running_rx) = mpsc::channel::<()>();
+        let mut other = None;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            map.get_or_alloc(obj, A, || {
+                // The second key, linked after ours (its id is listed later),
+                // whose constructor waits for ours.
+                other = Some(std::thread::spawn(move || {
+                    *map.get_or_alloc(obj, B, || {
+                        running_tx.send(()).unwrap();
+                        *map.get_or_alloc(obj, A, || 7) + 1
+                    })
+                }));
+                running_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+                map.free_parent(obj) as u64
+            });
+        }));
+        let msg = *r.expect_err("must panic").downcast::<String>().unwrap();
+        assert!(msg.contains("recursive initialization"), "{msg}");
+        // Our failed creation left the first key to the other thread.
+        assert_eq!(other.unwrap().join().unwrap(), 8);
+        assert_eq!(*map.get(obj, A).unwrap(), 7);
+    });
+}
+
 #[test]
 fn free_waits_for_a_running_constructor() {
     within(60, || {

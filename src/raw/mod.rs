@@ -516,7 +516,9 @@ impl RawMap {
         let mut freed = 0;
         loop {
             let mut unlinked = Vec::new();
-            let mut in_flight = None;
+            // A running constructor to wait for: its entry, key, and whether
+            // it is this thread's own.
+            let mut in_flight: Option<(*const EntryHeader, Key, bool)> = None;
             let mut w = shard.write(pin.guard());
             for id in w.ids() {
                 let key = Key { parent, id };
@@ -525,7 +527,14 @@ impl RawMap {
                     // SAFETY: under the lock, linked entries are live.
                     let h = unsafe { &*entry };
                     if h.meta().is_init() {
-                        in_flight = Some((entry, key));
+                        // Wait for one running constructor, then look again;
+                        // this thread's own comes first, so that `wait`
+                        // panics at once instead of waiting on another
+                        // thread's constructor, which may be waiting on ours.
+                        let ours = constructing::is_constructing(self.addr(), key);
+                        if ours || in_flight.is_none_or(|(_, _, o)| !o) {
+                            in_flight = Some((entry, key, ours));
+                        }
                     } else {
                         h.mark_dead();
                         w.unlink(index, id);
@@ -542,7 +551,7 @@ impl RawMap {
             }
             match in_flight {
                 // SAFETY: seen linked under the lock, pinned since.
-                Some((e, key)) => unsafe { self.wait(shard, e, key, &mut pin) },
+                Some((e, key, _)) => unsafe { self.wait(shard, e, key, &mut pin) },
                 None => return freed,
             }
         }
