@@ -3,7 +3,12 @@
  * kernel's livepatch API (klp_shadow_*), backed by the shadow-vars crate.
  *
  * Link with libshadow_vars.a (plus -lpthread -ldl -lm) or libshadow_vars.so,
- * built by `cargo build --release -p shadow-vars-capi` into target/release/.
+ * built by `cargo build --release -p shadow-vars-capi` into target/release/
+ * (or $CARGO_TARGET_DIR/release/). -lpthread -ldl -lm is enough for gcc and
+ * clang on glibc 2.34 and later; the full list of system libraries the
+ * static library needs is what `cargo rustc -p shadow-vars-capi --release
+ * --lib --crate-type staticlib -- --print native-static-libs` prints (on
+ * glibc: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc).
  *
  * A shadow variable is a block of data attached to an existing object
  * ("parent") without changing the parent's type or layout. It is found by
@@ -20,7 +25,9 @@
  *   - klp_shadow_alloc() on an existing <obj, id> returns NULL and prints
  *     "Duplicate shadow variable <obj, id>" to stderr; a failing constructor
  *     makes both allocators return NULL and print "Failed to construct shadow
- *     variable <obj, id> (err)"; running out of memory returns NULL;
+ *     variable <obj, id> (err)"; if the data block cannot be allocated,
+ *     both return NULL (an allocation failure inside the table itself
+ *     aborts the process, as Rust's allocations do);
  *   - the destructor runs inside klp_shadow_free*(); the memory is reclaimed
  *     later, once no concurrent klp_shadow_get() can still be reading it;
  *   - callers provide any mutual exclusion the data itself needs.
@@ -30,8 +37,16 @@
  * buckets, and constructors and destructors run outside every lock of the
  * table, so they may call these functions for other <obj, id> pairs. A
  * constructor that asks for its own <obj, id> gets NULL instead of a
- * deadlock. Concurrent creators of one <obj, id> coalesce: one constructor
- * runs, the others wait for it and return its data. gfp_flags is ignored.
+ * deadlock (two constructors on two threads that each wait for the other's
+ * <obj, id> still deadlock). Concurrent creators of one <obj, id> coalesce:
+ * one constructor runs and the others wait for it; klp_shadow_get_or_alloc()
+ * callers then return its data, klp_shadow_alloc() callers report a
+ * duplicate. If that constructor fails, one waiter runs its own. gfp_flags
+ * is ignored.
+ *
+ * Constructors and destructors are called from Rust: they must return
+ * normally (a C++ exception or a longjmp() out of one is undefined
+ * behaviour).
  *
  * Lifetime: a parent is identified by its address only. Free an object's
  * shadow variables before freeing the object, or a new object allocated at
@@ -39,8 +54,13 @@
  * variable may have been freed.
  *
  * Sharing with Rust: these functions use shadow_vars::global() with the ids
- * ShadowId<CShadow>::new(id). An id that Rust code uses with another type
- * makes these functions return NULL or do nothing.
+ * ShadowId<CShadow>::new(id). On a pair that Rust code created with another
+ * type under the same id, klp_shadow_get() and the allocators return NULL
+ * and klp_shadow_free() does nothing; klp_shadow_free_all() frees the id's
+ * C variables and leaves Rust's. Those NULL and no-op cases, and a
+ * constructor asking for its own pair, are Rust panics caught at the
+ * boundary: each prints the panic message on stderr (with a backtrace if
+ * RUST_BACKTRACE is set), never unwinds into C.
  */
 #ifndef KLP_SHADOW_H
 #define KLP_SHADOW_H
@@ -85,7 +105,7 @@ void *klp_shadow_get(void *obj, unsigned long id);
  * not NULL, then attaches the data to <obj, id>.
  * Return: the new data; NULL if <obj, id> already exists (one line on
  * stderr; the existing variable is untouched), if ctor fails (one line on
- * stderr; nothing is attached), or if memory runs out.
+ * stderr; nothing is attached), or if the data cannot be allocated.
  */
 void *klp_shadow_alloc(void *obj, unsigned long id, size_t size, gfp_t gfp_flags,
                        klp_shadow_ctor_t ctor, void *ctor_data);
@@ -94,9 +114,10 @@ void *klp_shadow_alloc(void *obj, unsigned long id, size_t size, gfp_t gfp_flags
  * klp_shadow_get_or_alloc() - get an existing shadow variable or create it.
  * If <obj, id> exists, returns its data and ignores size, ctor and
  * ctor_data. Otherwise creates it like klp_shadow_alloc(). Concurrent
- * callers for one <obj, id> get the same pointer; only one ctor runs.
- * Return: the data; NULL if ctor fails (one line on stderr) or memory runs
- * out.
+ * callers for one <obj, id> get the same pointer; one ctor runs (another
+ * only if it fails).
+ * Return: the data; NULL if ctor fails (one line on stderr) or the data
+ * cannot be allocated.
  */
 void *klp_shadow_get_or_alloc(void *obj, unsigned long id, size_t size, gfp_t gfp_flags,
                               klp_shadow_ctor_t ctor, void *ctor_data);
@@ -110,7 +131,9 @@ void klp_shadow_free(void *obj, unsigned long id, klp_shadow_dtor_t dtor);
 
 /*
  * klp_shadow_free_all() - detach and free every <*, id> shadow variable.
- * Runs dtor(obj, data) once per freed variable, before returning.
+ * Runs dtor(obj, data) once per freed variable, before returning. A
+ * variable whose constructor is still running in another thread is not
+ * freed (its creation completes after this call passed it).
  */
 void klp_shadow_free_all(unsigned long id, klp_shadow_dtor_t dtor);
 

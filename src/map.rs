@@ -7,7 +7,7 @@ use crate::builder::ShadowMapBuilder;
 use crate::error::{AllocError, TryAllocError};
 use crate::key::{Key, Parent, ShadowId};
 use crate::pinned::ShadowMapRef;
-use crate::raw::{CreateError, Located, Mode, RawMap};
+use crate::raw::{CreateError, Located, Mode, OtherTypes, RawMap};
 use crate::shadow::Shadow;
 
 /// A concurrent table of shadow variables, found by *(parent, id)*.
@@ -499,8 +499,12 @@ impl ShadowMap {
     /// assert!(map.is_empty());
     /// ```
     pub fn free_all<T: Send + Sync + 'static>(&self, id: ShadowId<T>) -> usize {
-        self.raw
-            .free_all::<T>(id.raw(), &crossbeam_epoch::pin(), |_, _| ())
+        self.raw.free_all::<T>(
+            id.raw(),
+            OtherTypes::Panic,
+            &crossbeam_epoch::pin(),
+            |_, _| (),
+        )
     }
 
     /// Like [`free_all`](ShadowMap::free_all), calling `dtor(parent, &value)`
@@ -525,10 +529,30 @@ impl ShadowMap {
         id: ShadowId<T>,
         mut dtor: impl FnMut(Parent, &T),
     ) -> usize {
-        self.raw
-            .free_all::<T>(id.raw(), &crossbeam_epoch::pin(), |p, v| {
-                dtor(Parent::from_addr(p), v)
-            })
+        self.raw.free_all::<T>(
+            id.raw(),
+            OtherTypes::Panic,
+            &crossbeam_epoch::pin(),
+            |p, v| dtor(Parent::from_addr(p), v),
+        )
+    }
+
+    /// [`free_all_with`](ShadowMap::free_all_with) for the C ABI
+    /// (`klp_shadow_free_all`): variables with `id` that hold another type
+    /// than `T` (Rust code using the same id) are left in place instead of
+    /// panicking. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn free_all_with_skipping_other_types<T: Send + Sync + 'static>(
+        &self,
+        id: ShadowId<T>,
+        mut dtor: impl FnMut(Parent, &T),
+    ) -> usize {
+        self.raw.free_all::<T>(
+            id.raw(),
+            OtherTypes::Skip,
+            &crossbeam_epoch::pin(),
+            |p, v| dtor(Parent::from_addr(p), v),
+        )
     }
 
     /// Frees every variable of `obj`, whatever its id or type; call it when

@@ -7,7 +7,7 @@ use crossbeam_epoch::Guard;
 use crate::error::{AllocError, TryAllocError};
 use crate::key::{Key, Parent, ShadowId};
 use crate::map::ShadowMap;
-use crate::raw::{self, CreateError, Mode};
+use crate::raw::{self, CreateError, Mode, OtherTypes};
 
 /// A [`ShadowMap`] with the current thread pinned, from
 /// [`ShadowMap::pin`]. Its methods mirror the map's but return `&T` that
@@ -305,7 +305,7 @@ impl<'m> ShadowMapRef<'m> {
     pub fn free_all<T: Send + Sync + 'static>(&self, id: ShadowId<T>) -> usize {
         self.map
             .raw()
-            .free_all::<T>(id.raw(), &self.guard, |_, _| ())
+            .free_all::<T>(id.raw(), OtherTypes::Panic, &self.guard, |_, _| ())
     }
 
     /// See [`ShadowMap::free_all_with`].
@@ -323,7 +323,9 @@ impl<'m> ShadowMapRef<'m> {
     ) -> usize {
         self.map
             .raw()
-            .free_all::<T>(id.raw(), &self.guard, |p, v| dtor(Parent::from_addr(p), v))
+            .free_all::<T>(id.raw(), OtherTypes::Panic, &self.guard, |p, v| {
+                dtor(Parent::from_addr(p), v)
+            })
     }
 
     /// See [`ShadowMap::free_parent`].

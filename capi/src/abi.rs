@@ -1,8 +1,9 @@
 //! The five `extern "C"` functions, with the kernel's names and signatures.
 //!
-//! Every body runs inside [`no_unwind`]: a panic from the map (a type mismatch on an id
-//! that Rust code also uses, a constructor asking for its own pair) becomes NULL or a
-//! no-op, never an unwind into C.
+//! Every body runs inside [`no_unwind`]: a panic from the map (a type mismatch on a
+//! pair that Rust code created with another type, a constructor asking for its own
+//! pair) becomes NULL or a no-op, never an unwind into C. `klp_shadow_free_all` skips
+//! Rust's variables of its id instead.
 
 #![allow(non_camel_case_types)]
 
@@ -94,7 +95,8 @@ pub unsafe extern "C" fn klp_shadow_get(obj: *mut c_void, id: c_ulong) -> *mut c
 /// Returns the data, or NULL if `<obj, id>` already exists (then one line
 /// `Duplicate shadow variable <obj, id>` goes to stderr and the existing variable is
 /// untouched), if `ctor` returns nonzero (one line `Failed to construct shadow variable
-/// <obj, id> (err)`; nothing is attached), or if memory runs out.
+/// <obj, id> (err)`; nothing is attached), or if the data block cannot be allocated
+/// (an existing pair is still reported as a duplicate).
 ///
 /// `ctor` runs outside every lock of the table, at most once, only when this call
 /// creates the variable; it may use the `klp_shadow_*` functions for other pairs.
@@ -121,6 +123,11 @@ pub unsafe extern "C" fn klp_shadow_alloc(
             // initializing state to publish). It waits for a constructor of
             // the same pair running elsewhere, as `try_alloc` would.
             let Some(block) = CShadow::zeroed(size) else {
+                // Out of memory; but an existing pair is reported as the
+                // kernel would (it looks before it allocates).
+                if global().contains(Parent::from(obj), c_id(id)) {
+                    duplicate(obj, id);
+                }
                 return ptr::null_mut();
             };
             return match global().insert(Parent::from(obj), c_id(id), block) {
@@ -156,10 +163,10 @@ pub unsafe extern "C" fn klp_shadow_alloc(
 /// If the variable exists its data is returned and `size`, `ctor` and `ctor_data` are
 /// ignored (`ctor` does not run). Otherwise it is created exactly as by
 /// [`klp_shadow_alloc`]. Concurrent callers for one pair all get the same pointer, and
-/// only one `ctor` runs. `gfp_flags` is ignored.
+/// one `ctor` runs (another only if it fails). `gfp_flags` is ignored.
 ///
 /// Returns NULL only if `ctor` fails (one line `Failed to construct shadow variable
-/// <obj, id> (err)` on stderr) or memory runs out.
+/// <obj, id> (err)` on stderr) or the data block cannot be allocated.
 ///
 /// # Safety
 ///
@@ -218,7 +225,8 @@ pub unsafe extern "C" fn klp_shadow_free(obj: *mut c_void, id: c_ulong, dtor: kl
 ///
 /// `dtor(obj, data)`, if not NULL, runs once per variable before this call returns,
 /// outside every lock of the table; the memory is reclaimed later, as for
-/// [`klp_shadow_free`].
+/// [`klp_shadow_free`]. Variables whose constructor is running in another thread, and
+/// variables that Rust code created under `id` with another type, are left alone.
 ///
 /// # Safety
 ///
@@ -227,7 +235,10 @@ pub unsafe extern "C" fn klp_shadow_free(obj: *mut c_void, id: c_ulong, dtor: kl
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn klp_shadow_free_all(id: c_ulong, dtor: klp_shadow_dtor_t) {
     no_unwind((), || {
-        global().free_all_with(c_id(id), |parent, data: &CShadow| {
+        // Variables of `id` that Rust code created with another type are not
+        // C's: they stay (the typed `free_all_with` would panic on them,
+        // halfway through the table).
+        global().free_all_with_skipping_other_types(c_id(id), |parent, data: &CShadow| {
             if let Some(dtor) = dtor {
                 let obj = ptr::with_exposed_provenance_mut::<c_void>(parent.addr());
                 // SAFETY: the caller vouches for `dtor`; `data` is still allocated (it

@@ -20,8 +20,11 @@
 //! - `ctor` and `dtor` run outside every lock of the table, so they may call the
 //!   `klp_shadow_*` functions for other `<obj, id>` pairs. A `ctor` that asks for its own
 //!   pair gets NULL (the kernel would deadlock on its spinlock).
-//! - Concurrent creators of one pair coalesce: exactly one `ctor` runs, the other callers
-//!   wait for it and then get its data (or, if it fails, one of them retries).
+//! - Concurrent creators of one pair coalesce: one `ctor` runs, the other callers wait
+//!   for it; then `klp_shadow_get_or_alloc` returns its data and `klp_shadow_alloc`
+//!   reports a duplicate (if it fails, one of them runs its own `ctor`).
+//! - `ctor` and `dtor` are called from Rust: they must return normally (a C++
+//!   exception or a `longjmp` out of one is undefined behaviour).
 //! - `gfp_flags` is accepted for source compatibility and ignored.
 //!
 //! # Data
@@ -36,9 +39,11 @@
 //!
 //! The C functions use `shadow_vars::global()` with the ids
 //! `ShadowId::<CShadow>::new(id)` (see [`c_id`]), so Rust code can read a variable
-//! that C created. An id that Rust code uses with another type cannot be used from C:
-//! those calls return NULL or do nothing (the map's type-mismatch panic is caught at
-//! the boundary; no Rust panic ever unwinds into C).
+//! that C created. On a pair that Rust code created with another type under the same
+//! id, `klp_shadow_get` and the allocators return NULL and `klp_shadow_free` does
+//! nothing (the map's type-mismatch panic is caught at the boundary, after the panic
+//! hook printed it; no Rust panic ever unwinds into C); `klp_shadow_free_all` frees
+//! the id's C variables and leaves Rust's.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

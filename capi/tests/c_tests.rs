@@ -196,6 +196,7 @@ c_tests!(
     get_or_alloc_ignores_args,
     ctor_failure,
     duplicate,
+    out_of_memory,
     free_dtor,
     free_all,
     kernel_selftest,

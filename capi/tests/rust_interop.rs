@@ -1,8 +1,10 @@
 //! The C functions and Rust code on one table: Rust reads variables created from C,
-//! and an id Rust uses with another type makes the C calls fail without unwinding.
+//! an id Rust uses with another type makes the C calls on that pair fail without
+//! unwinding, and `klp_shadow_free_all` frees C's variables of an id and leaves Rust's.
 
 use std::ffi::{c_ulong, c_void};
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use shadow_vars::{
     CShadow, DATA_ALIGN, c_id, klp_shadow_alloc, klp_shadow_free, klp_shadow_free_all,
@@ -13,6 +15,7 @@ use shadow_vars_core::{Parent, ShadowId, global};
 /// Ids of this file; the C tests use 0x1000..0x3000.
 const ID_SHARED: c_ulong = 0x3001;
 const ID_RUST_TYPED: c_ulong = 0x3002;
+const ID_MIXED: c_ulong = 0x3003;
 
 unsafe extern "C" fn must_not_run(_: *mut c_void, _: *mut c_void, _: *mut c_void) -> i32 {
     std::process::abort()
@@ -83,10 +86,48 @@ fn id_used_by_rust_with_another_type_fails_in_c_without_unwinding() {
     // The Rust variable is untouched by the failed C calls.
     assert_eq!(global().get(&*parent, rust_id).as_deref(), Some(&7));
 
-    // Whether free_all skips or stops at the `u32` entry, it must not unwind into C
-    // or run the dtor on it.
+    // free_all skips the `u32` entry: no unwind into C, no dtor on it.
     // SAFETY: the dtor is valid (and must not run).
     unsafe { klp_shadow_free_all(ID_RUST_TYPED, Some(dtor_must_not_run)) };
+    assert_eq!(global().get(&*parent, rust_id).as_deref(), Some(&7));
     global().free(&*parent, rust_id);
     assert!(!global().contains(&*parent, rust_id));
+}
+
+static MIXED_DTOR_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn count_mixed_dtor(_: *mut c_void, _: *mut c_void) {
+    MIXED_DTOR_CALLS.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn free_all_from_c_frees_every_c_variable_and_leaves_rusts() {
+    // C variables on many parents (so, in every shard) and one Rust variable of
+    // another type under the same id: klp_shadow_free_all frees all the C ones,
+    // wherever the Rust one sits, and leaves it alone.
+    let parents: Vec<Box<u64>> = (0..200).map(Box::new).collect();
+    let objs: Vec<*mut c_void> = parents
+        .iter()
+        .map(|p| ptr::from_ref(&**p).cast_mut().cast::<c_void>())
+        .collect();
+    for &obj in &objs {
+        // SAFETY: no ctor.
+        let data = unsafe { klp_shadow_alloc(obj, ID_MIXED, 8, 0, None, ptr::null_mut()) };
+        assert!(!data.is_null());
+    }
+    let rust_parent = Box::new(0_u64);
+    let rust_id = ShadowId::<u32>::new(u64::from(ID_MIXED as u32));
+    global()
+        .alloc(&*rust_parent, rust_id, || 9)
+        .expect("fresh key");
+
+    // SAFETY: the dtor is valid for every variable.
+    unsafe { klp_shadow_free_all(ID_MIXED, Some(count_mixed_dtor)) };
+    assert_eq!(MIXED_DTOR_CALLS.load(Ordering::SeqCst), objs.len());
+    for &obj in &objs {
+        // SAFETY: plain lookups.
+        assert!(unsafe { klp_shadow_get(obj, ID_MIXED) }.is_null());
+    }
+    assert_eq!(global().get(&*rust_parent, rust_id).as_deref(), Some(&9));
+    assert!(global().free(&*rust_parent, rust_id));
 }

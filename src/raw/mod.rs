@@ -444,11 +444,13 @@ impl RawMap {
     /// are skipped (their creation completes after this call's visit).
     ///
     /// # Panics
-    /// If an entry with `id` holds another type than `T` (entries of shards
-    /// visited before are freed; the offending shard is left untouched).
+    /// If an entry with `id` holds another type than `T` and `others` is
+    /// [`OtherTypes::Panic`] (entries of shards visited before are freed;
+    /// the offending shard is left untouched).
     pub(crate) fn free_all<T: Send + Sync + 'static>(
         &self,
         id: u64,
+        others: OtherTypes,
         guard: &Guard,
         mut dtor: impl FnMut(usize, &T),
     ) -> usize {
@@ -475,6 +477,9 @@ impl RawMap {
                     continue;
                 }
                 if !meta.holds::<T>() {
+                    if others == OtherTypes::Skip {
+                        continue;
+                    }
                     mismatch = Some((h.key(), meta));
                     break;
                 }
@@ -589,6 +594,16 @@ unsafe fn existing<'g, T: Send + Sync + 'static, E>(
         Mode::GetOrCreate => Ok(unsafe { Entry::<T>::value(e) }),
         Mode::CreateOnly => Err(CreateError::Exists),
     }
+}
+
+/// What [`RawMap::free_all`] does on an entry of its id that holds another
+/// type than the one asked for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum OtherTypes {
+    /// Panics (the typed API: an id used with two types is a bug).
+    Panic,
+    /// Leaves it linked (the C ABI: Rust code may use the id too).
+    Skip,
 }
 
 /// How [`RawMap::link_new`] ended.

@@ -45,6 +45,7 @@ void test_ctor_once(void);
 void test_get_or_alloc_ignores_args(void);
 void test_ctor_failure(void);
 void test_duplicate(void);
+void test_out_of_memory(void);
 void test_free_dtor(void);
 void test_free_all(void);
 void test_reentrant(void);

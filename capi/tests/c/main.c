@@ -17,6 +17,7 @@ static const struct test_case tests[] = {
     {"get_or_alloc_ignores_args", test_get_or_alloc_ignores_args},
     {"ctor_failure", test_ctor_failure},
     {"duplicate", test_duplicate},
+    {"out_of_memory", test_out_of_memory},
     {"free_dtor", test_free_dtor},
     {"free_all", test_free_all},
     {"reentrant", test_reentrant},

@@ -17,6 +17,7 @@ enum {
     ID_FAIL = 0x1601,
     ID_FAIL_GOA = 0x1602,
     ID_DUP = 0x1701,
+    ID_OOM = 0x1702,
     ID_FREE = 0x1801,
     ID_FREE_OTHER = 0x1802,
     ID_ALL_A = 0x1901,
@@ -281,6 +282,42 @@ void test_duplicate(void)
     /* get_or_alloc on an existing variable is not a duplicate: no line */
     CHECK(klp_shadow_get_or_alloc(&parent, ID_DUP, sizeof(int), 0, NULL, NULL) == data);
     klp_shadow_free(&parent, ID_DUP, NULL);
+}
+
+/*
+ * A data block that cannot be allocated: NULL, no stderr line, nothing
+ * attached, no ctor run. SIZE_MAX fails before any allocation (no layout
+ * fits it); SIZE_MAX / 4 is a real allocation that the allocator refuses.
+ * On an existing pair the call is a duplicate, as in the kernel (which
+ * looks before it allocates), whichever of the two fails first.
+ */
+void test_out_of_memory(void)
+{
+    int parent;
+    const size_t sizes[] = {SIZE_MAX, SIZE_MAX / 4};
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t size = sizes[i];
+        CHECK(klp_shadow_alloc(&parent, ID_OOM, size, 0, NULL, NULL) == NULL);
+        CHECK(klp_shadow_alloc(&parent, ID_OOM, size, 0, ctor_must_not_run, NULL) == NULL);
+        CHECK(klp_shadow_get_or_alloc(&parent, ID_OOM, size, 0, NULL, NULL) == NULL);
+        CHECK(klp_shadow_get_or_alloc(&parent, ID_OOM, size, 0, ctor_must_not_run, NULL)
+              == NULL);
+        CHECK(klp_shadow_get(&parent, ID_OOM) == NULL);
+    }
+
+    int *data = klp_shadow_alloc(&parent, ID_OOM, sizeof(int), 0, NULL, NULL);
+    CHECK(data != NULL);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t size = sizes[i];
+        expect_duplicate(&parent, ID_OOM);
+        CHECK(klp_shadow_alloc(&parent, ID_OOM, size, 0, NULL, NULL) == NULL);
+        expect_duplicate(&parent, ID_OOM);
+        CHECK(klp_shadow_alloc(&parent, ID_OOM, size, 0, ctor_must_not_run, NULL) == NULL);
+        /* the existing data; the size is ignored */
+        CHECK(klp_shadow_get_or_alloc(&parent, ID_OOM, size, 0, NULL, NULL) == data);
+    }
+    klp_shadow_free(&parent, ID_OOM, NULL);
 }
 
 /* A parent that owns a malloc'd buffer the shadow variable points to. */
