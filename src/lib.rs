@@ -70,9 +70,10 @@
 //! Everything a constructor wrote (the value and whatever it points to) is
 //! visible to every thread that sees the value: the value is published with
 //! a Release operation and every lookup reads it with Acquire. Each
-//! operation on one *(parent, id)* is linearizable. `len`, `iter`,
-//! `free_all` and `free_parent` visit shards one after the other and are
-//! not atomic snapshots of the whole table.
+//! operation on one *(parent, id)* is linearizable. `len`, `iter` and
+//! `free_all` visit shards one after the other and are not atomic
+//! snapshots of the whole table; `free_parent` works in the parent's shard
+//! alone, in rounds (it waits for running constructors between them).
 //!
 //! The value is shared (`&T`); to mutate it, put a `Mutex`, a `RwLock` or
 //! atomics inside `T` (the kernel leaves this to callers, too).
@@ -92,6 +93,11 @@
 //! methods drop their pin while a constructor runs or while they wait for
 //! another thread's constructor, so a slow constructor does not hold back
 //! reclamation; through a `ShadowMapRef` the pin (the ref's) stays held.
+//!
+//! crossbeam-epoch collects garbage inside `pin` (every 128th pin of a
+//! thread): any call that pins, `get` included, may run the `Drop` of values
+//! freed earlier, by any thread. It never runs one while a lock of the map
+//! is held.
 //!
 //! # Re-entrancy
 //!

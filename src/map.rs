@@ -487,7 +487,9 @@ impl ShadowMap {
     /// is visited) may survive.
     ///
     /// # Panics
-    /// If a variable with `id` holds another type than `T`.
+    /// If a variable with `id` holds another type than `T`. The shards
+    /// visited before the one holding it have been freed by then; that
+    /// shard and the ones after it are left untouched.
     ///
     /// ```
     /// # use shadow_vars::{ShadowId, ShadowMap};

@@ -10,8 +10,9 @@ use super::shard::Shard;
 use super::table::Table;
 use crate::Parent;
 
-/// The `READY` entries with one id, shard by shard, each shard's table as it
-/// was when the iterator reached it.
+/// The `READY` entries with one id, shard by shard: each shard's current
+/// table when the iterator reaches the shard (not a snapshot: writers may
+/// change it while the iterator walks it).
 ///
 /// Weakly consistent: every entry that stays `READY` during the whole
 /// iteration is yielded exactly once; entries created or freed meanwhile may

@@ -764,8 +764,8 @@ mod tests {
     }
 
     /// While a map only grows, every table stays between half and three
-    /// quarters full (past its minimum size): slots cost at most 16 bytes
-    /// per entry, and probes always meet an `EMPTY` slot.
+    /// quarters full (past its minimum size): slots (9 bytes each) cost at
+    /// most 18 bytes per entry, and probes always meet an `EMPTY` slot.
     #[test]
     fn growing_tables_stay_between_half_and_three_quarters_full() {
         let map = RawMap::new(1, 0);

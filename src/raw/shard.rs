@@ -378,7 +378,7 @@ impl<'g> ShardWriter<'_, 'g> {
     /// Bumps the shard's wake-up counter (the caller notifies after unlock).
     pub(crate) fn bump_wakeups(&mut self) {
         // Relaxed: written under the lock, read under the lock by parked
-        // waiters (see `Shard::wait_for` for the ticket argument).
+        // waiters (see `Shard::register_wait` for the ticket argument).
         self.shard.wakeups.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -59,7 +59,10 @@
 //! * a reader that saw a slot change (a tombstone, an emptied slot, a null
 //!   pointer, the next key's tag) also sees, through Acquire, the unlinked
 //!   entry's `DEAD` mark and null pointer stored before it: once a lookup
-//!   missed a freed key, no later one finds it through a stale pointer;
+//!   missed a freed key, no later one finds it through a stale pointer. (An
+//!   entry whose constructor failed is unlinked while still `INIT`, and
+//!   marked `DEAD` after: readers treat `INIT` as absent, so the same
+//!   holds);
 //! * an unlinked entry is retired through the epoch only after its pointer
 //!   was nulled, so a reader that loaded the pointer while pinned can still
 //!   dereference it.
@@ -96,8 +99,9 @@
 //!
 //! # Capacity classes
 //!
-//! Class `c` has `((4 + c % 4) << (c / 4)) / 4` slots: 8, 10, 12, 14, 16, 20,
-//! 24, 28, 32, ... (four steps per doubling, each at most 25%). Steps that
+//! Class `c` has `((4 + c % 4) << (c / 4)) / 4` slots. Tables use the classes
+//! from 12 on (`MIN_CAPACITY`): 8, 10, 12, 14, 16, 20, 24, 28, 32, ... (four
+//! steps per doubling, each at most 25%). Steps that
 //! fine let the shard keep every grown table between half and three
 //! quarters full (see `shard.rs`), so slots cost at most 18 bytes per live
 //! entry, where power-of-two tables cost up to 36.
@@ -597,9 +601,9 @@ impl<'a> Table<'a> {
     /// defence in depth that costs one bit test on a loaded word.)
     ///
     /// Terminates: at most three quarters of a table's slots are ever
-    /// non-`EMPTY` (writers rebuild before exceeding that; emptying
-    /// tombstones only adds `EMPTY` slots), so every probe sequence meets an
-    /// `EMPTY` slot.
+    /// non-`EMPTY` (writers rebuild before exceeding that, and growth past
+    /// the largest class panics instead; emptying tombstones only adds
+    /// `EMPTY` slots), so every probe sequence meets an `EMPTY` slot.
     ///
     /// Safety of the returned pointer: valid while the caller stays pinned
     /// in the epoch in which it loaded this table (entries are retired
@@ -776,10 +780,11 @@ impl<'a> Table<'a> {
     /// rebuilt (every entry dereferenced to rehash) every few thousand frees.
     ///
     /// Release stores: a reader that sees the null pointer, the tombstone or
-    /// an emptied slot also sees the entry's `DEAD` mark and the null
-    /// pointer stored before it, so once a lookup missed the key, no later
-    /// lookup of that reader can find the entry through a stale pointer
-    /// (module docs).
+    /// an emptied slot also sees the entry's `DEAD` mark (or, for a failed
+    /// constructor's entry, its `INIT` state, also absent to readers) and
+    /// the null pointer stored before it, so once a lookup missed the key,
+    /// no later lookup of that reader can find the entry through a stale
+    /// pointer (module docs).
     pub(crate) fn unlink(&self, index: usize) -> isize {
         self.pointer(index)
             .store(ptr::null_mut(), Ordering::Release);
