@@ -2,7 +2,7 @@
  * klp_shadow.h - shadow variables for C and C++ programs, with the Linux
  * kernel's livepatch API (klp_shadow_*), backed by the shadow-vars crate.
  *
- * Link with libshadow_vars.a (plus -lpthread -ldl -lm) or libshadow_vars.so,
+ * Link with libklp_shadow.a (plus -lpthread -ldl -lm) or libklp_shadow.so,
  * built by `cargo build --release -p shadow-vars-capi` into target/release/
  * (or $CARGO_TARGET_DIR/release/). -lpthread -ldl -lm is enough for gcc and
  * clang on glibc 2.34 and later; the full list of system libraries the

@@ -10,7 +10,7 @@
 use std::ffi::{c_int, c_uint, c_ulong, c_void};
 use std::ptr;
 
-use shadow_vars_core::{Parent, TryAllocError, global};
+use shadow_vars::{Parent, TryAllocError, global};
 
 use crate::block::{CShadow, c_id};
 use crate::report::{ctor_failed, duplicate, no_unwind};

@@ -4,7 +4,7 @@ use std::alloc::{self, Layout};
 use std::ffi::{c_ulong, c_void};
 use std::ptr::NonNull;
 
-use shadow_vars_core::ShadowId;
+use shadow_vars::ShadowId;
 
 /// Alignment of every C shadow variable's data: `_Alignof(max_align_t)`, which is 16
 /// on the 64-bit System V targets (x86_64, aarch64) and on i686 glibc. The C tests

@@ -1,7 +1,7 @@
 //! The Linux kernel's shadow-variable API (`klp_shadow_*`) for C and C++, on the
 //! process-wide table of `shadow_vars::global()`.
 //!
-//! This crate builds `libshadow_vars.a` and `libshadow_vars.so`; the matching header is
+//! This crate builds `libklp_shadow.a` and `libklp_shadow.so`; the matching header is
 //! `include/klp_shadow.h` at the top of the repository. The five functions keep the
 //! kernel's names, signatures and behaviour:
 //!

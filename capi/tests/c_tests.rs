@@ -1,8 +1,8 @@
 //! Runs the C test program `tests/c/*.c` against the C ABI.
 //!
 //! The program is compiled with the `cc` crate the first time a test needs it, twice:
-//! linked statically against `libshadow_vars.a` and dynamically against
-//! `libshadow_vars.so`, both built by this same `cargo test` next to the test binary.
+//! linked statically against `libklp_shadow.a` and dynamically against
+//! `libklp_shadow.so`, both built by this same `cargo test` next to the test binary.
 //! Each Rust test runs one C test in its own process and compares the library's
 //! stderr with the lines the C test announced (`expect-stderr: ...` on stdout).
 //!
@@ -32,7 +32,7 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The folder holding the `libshadow_vars.{a,so}` of this build: `cargo test` leaves
+/// The folder holding the `libklp_shadow.{a,so}` of this build: `cargo test` leaves
 /// them in `target/<profile>/deps/` next to this test binary (it copies them up to
 /// `target/<profile>/` only on `cargo build`, so the copies there may be stale).
 fn artifact_dir() -> PathBuf {
@@ -47,12 +47,12 @@ fn artifact_dir() -> PathBuf {
             .expect("deps/ lies in target/<profile>/")
             .to_path_buf(),
     ] {
-        if dir.join("libshadow_vars.a").is_file() && dir.join("libshadow_vars.so").is_file() {
+        if dir.join("libklp_shadow.a").is_file() && dir.join("libklp_shadow.so").is_file() {
             return dir;
         }
     }
     panic!(
-        "libshadow_vars.a and .so not found in {} or its parent",
+        "libklp_shadow.a and .so not found in {} or its parent",
         deps.display()
     );
 }
@@ -88,12 +88,12 @@ fn compile(link: Link) -> PathBuf {
         .arg(&exe);
     match link {
         Link::Static => {
-            cmd.arg(lib_dir.join("libshadow_vars.a"));
+            cmd.arg(lib_dir.join("libklp_shadow.a"));
         }
         Link::Shared => {
             cmd.arg(format!("-L{}", lib_dir.display()))
                 .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-                .arg("-lshadow_vars");
+                .arg("-lklp_shadow");
         }
     }
     cmd.args(["-lpthread", "-ldl", "-lm"]);

@@ -6,11 +6,11 @@ use std::ffi::{c_ulong, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use shadow_vars::{
+use klp_shadow::{
     CShadow, DATA_ALIGN, c_id, klp_shadow_alloc, klp_shadow_free, klp_shadow_free_all,
     klp_shadow_get, klp_shadow_get_or_alloc,
 };
-use shadow_vars_core::{Parent, ShadowId, global};
+use shadow_vars::{Parent, ShadowId, global};
 
 /// Ids of this file; the C tests use 0x1000..0x3000.
 const ID_SHARED: c_ulong = 0x3001;

@@ -1,7 +1,7 @@
 /*
  * livepatch_shadow_demo.c - the idea of the kernel's shadow-variable samples
  * (samples/livepatch/livepatch-shadow-{mod,fix1,fix2}.c) in a userspace
- * program, on the klp_shadow_* functions of libshadow_vars.
+ * program, on the klp_shadow_* functions of libklp_shadow.
  *
  * A "service" keeps a list of dummy objects: one thread allocates a dummy
  * every tick, another frees the expired ones every few ticks. It has a bug:
