@@ -789,4 +789,68 @@ mod tests {
             );
         }
     }
+
+    /// Emptied by every way of freeing (`free`, `free_all`, `free_parent`,
+    /// failed constructors), a map gives back what its entries took: once
+    /// the epoch has run the deferred frees, no slab block is out and every
+    /// table is back to its smallest size (chunks are freed with their last
+    /// block, see slab.rs).
+    #[test]
+    fn an_emptied_map_gives_everything_back() {
+        let map = RawMap::new(4, 0);
+        let n = if cfg!(miri) { 100 } else { 20_000 };
+        let parent = |i: usize| 0x1000_0000 + i * 64;
+        {
+            let guard = &crossbeam_epoch::pin();
+            for i in 0..n {
+                let at = |id| {
+                    map.locate(Key {
+                        parent: parent(i),
+                        id,
+                    })
+                };
+                let mode = Mode::CreateOnly;
+                // 32- and 64-byte slab blocks, a boxed entry, a failure.
+                map.get_or_create(at(1), guard, mode, || Ok::<_, ()>(i as u64))
+                    .unwrap();
+                map.get_or_create(at(2), guard, mode, || Ok::<_, ()>([i as u64; 4]))
+                    .unwrap();
+                map.get_or_create(at(3), guard, mode, || Ok::<_, ()>([i as u64; 16]))
+                    .unwrap();
+                let failed = map.get_or_create(at(4), guard, mode, || Err::<u64, _>(()));
+                assert!(matches!(failed, Err(CreateError::Ctor(()))));
+            }
+            assert_eq!(map.len(), 3 * n);
+            for i in 0..n {
+                let at = map.locate(Key {
+                    parent: parent(i),
+                    id: 1,
+                });
+                assert!(map.free::<u64>(at, guard, |_| ()));
+            }
+            let freed = map.free_all::<[u64; 4]>(2, OtherTypes::Panic, guard, |_, _| ());
+            assert_eq!(freed, n);
+            for i in 0..n {
+                assert_eq!(map.free_parent(parent(i), guard), 1);
+            }
+        }
+        assert_eq!(map.len(), 0);
+        let start = std::time::Instant::now();
+        loop {
+            let out: usize = map.shards.iter().map(|s| s.slab().blocks_out()).sum();
+            if out == 0 {
+                break;
+            }
+            assert!(
+                start.elapsed().as_secs() < 60,
+                "{out} slab blocks still out"
+            );
+            crossbeam_epoch::pin().flush();
+            std::thread::yield_now();
+        }
+        let guard = &crossbeam_epoch::pin();
+        for shard in map.shards.iter() {
+            assert_eq!(shard.table(guard).capacity(), table::MIN_CAPACITY);
+        }
+    }
 }

@@ -420,6 +420,15 @@ impl SlabRef {
         if last {
             // SAFETY: the shard dropped its handle and no block is left, so
             // no one can reach the slab any more (module docs).
+            //
+            // One thread may still be inside the mutex's unlock: the one that
+            // released it to us, if we had been waiting. std's futex unlock
+            // makes a `futex_wake` system call on the lock word after the
+            // release, and that may come after this free. The kernel does not
+            // read the word for a wake, so nothing reads freed memory (at
+            // worst a waiter on a futex later placed at that address wakes
+            // spuriously, which futex users tolerate); it is the pattern of
+            // rust-lang/rust#55005, left as it is.
             unsafe { free_shared(self.shared) };
         }
     }
