@@ -28,6 +28,10 @@
 //! * `WAITING` (only with `INIT`): someone is parked on the shard's condition
 //!   variable for this entry, so the owner must wake the shard's waiters.
 //! * `DEAD`: unlinked; only stale readers can still reach it.
+//!
+//! `insert` skips `INIT`: its value is written before the entry is linked,
+//! and the entry goes from none to `READY` at the link (under the shard
+//! lock), published by the table's Release store of the pointer.
 
 use core::alloc::Layout;
 use core::any::TypeId;
@@ -285,7 +289,7 @@ impl EntryHeader {
     /// Acquire so that a waiter's registration CAS (which this swap reads, or
     /// follows in the modification order) happens-before the wake-up the
     /// caller sends, which is what makes the waiter's ticket valid (see
-    /// `shard::Shard::wait_for`).
+    /// `shard::Shard::register_wait`).
     pub(crate) fn resolve_init(&self, outcome: usize) -> bool {
         debug_assert!(outcome == state::READY || outcome == state::DEAD);
         let vt = self.meta().vtable();
@@ -297,14 +301,17 @@ impl EntryHeader {
     /// Marks a `READY` entry `DEAD`. Called under the shard lock just before
     /// the entry is unlinked; only stale readers can see the change.
     ///
-    /// Release is not needed for data (a DEAD entry publishes nothing new);
-    /// it orders this store before the slot's null pointer and tombstone
-    /// (`Table::unlink`) for readers that see those and then reach this
-    /// entry again, through a stale pointer or a stale table.
+    /// Relaxed: the mark publishes nothing (a `DEAD` entry's value is not
+    /// read), and its order before the slot's null pointer and tombstone
+    /// comes from those stores (`Table::unlink`, Release, after this one in
+    /// program order): a reader that sees them, and then reaches this entry
+    /// again through a stale pointer or table, sees the mark. A reader that
+    /// reads the mark without having seen them is concurrent with the free,
+    /// and `READY` or `DEAD` are both right answers for it.
     pub(crate) fn mark_dead(&self) {
         let vt = self.meta().vtable();
         self.meta
-            .store(with_state(vt, state::DEAD), Ordering::Release);
+            .store(with_state(vt, state::DEAD), Ordering::Relaxed);
     }
 
     /// Registers the caller as a waiter on an `INIT` entry.
