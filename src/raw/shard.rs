@@ -440,7 +440,7 @@ const MAX_LOAD: (usize, usize) = (3, 4);
 
 /// The capacity a table grows to when `live` entries fill more than 5/8 of
 /// it: the largest class with at most two slots per entry (at least 1.6,
-/// see `ShardWriter::link`).
+/// see `ShardWriter::make_room`).
 ///
 /// # Panics
 /// If no capacity class holds `live` entries at that load: past about
