@@ -35,6 +35,61 @@ fn ctor_error_with_waiter() {
     });
 }
 
+/// `ctor_error_with_waiter` with the waiter holding a `ShadowMapRef`: it
+/// parks pinned (a borrowed pin is never dropped), so the failed entry
+/// cannot be reclaimed under it, and it still wakes, retries and wins.
+#[test]
+fn ctor_error_with_pinned_waiter() {
+    model("ctor_error_with_pinned_waiter", 3, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        let m = map.clone();
+        let failing = thread::spawn(move || {
+            m.try_get_or_alloc(parent(1), ID, || Err::<Val, _>("no"))
+                .map(|v| v.check())
+        });
+        let mine = {
+            let pinned = map.pin();
+            pinned
+                .get_or_alloc(parent(1), ID, || Val::new(20, &c))
+                .check()
+        };
+        assert_eq!(mine, 20);
+        match failing.join().unwrap() {
+            Err("no") => {}
+            Ok(tag) => assert_eq!(tag, 20, "the failing creator came second and got the value"),
+            Err(other) => panic!("unexpected error {other}"),
+        }
+        assert_eq!(c.ctors(), 1);
+        assert_eq!(map.len(), 1);
+        c
+    });
+}
+
+/// `free` of a key whose constructor fails: the free waits for the
+/// constructor if it finds it running, and either way frees nothing (there
+/// never is a value); the key ends absent and nothing leaks.
+#[test]
+fn free_waits_for_a_failing_ctor() {
+    model("free_waits_for_a_failing_ctor", 3, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        let m = map.clone();
+        let failing = thread::spawn(move || {
+            m.try_get_or_alloc(parent(1), ID, || Err::<Val, _>("no"))
+                .map(|v| v.check())
+        });
+        assert!(
+            !map.free(parent(1), ID),
+            "freed a value that was never built"
+        );
+        assert_eq!(failing.join().unwrap(), Err("no"));
+        assert!(map.is_empty() && map.get(parent(1), ID).is_none());
+        collect();
+        c
+    });
+}
+
 /// A failing constructor with no one else around leaves the key absent and
 /// the map empty, and the next creator succeeds.
 #[test]
