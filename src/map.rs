@@ -529,14 +529,9 @@ impl ShadowMap {
     pub fn free_all_with<T: Send + Sync + 'static>(
         &self,
         id: ShadowId<T>,
-        mut dtor: impl FnMut(Parent, &T),
+        dtor: impl FnMut(Parent, &T),
     ) -> usize {
-        self.raw.free_all::<T>(
-            id.raw(),
-            OtherTypes::Panic,
-            &crossbeam_epoch::pin(),
-            |p, v| dtor(Parent::from_addr(p), v),
-        )
+        self.free_all_in(id, OtherTypes::Panic, dtor)
     }
 
     /// [`free_all_with`](ShadowMap::free_all_with) for the C ABI
@@ -547,14 +542,23 @@ impl ShadowMap {
     pub fn free_all_with_skipping_other_types<T: Send + Sync + 'static>(
         &self,
         id: ShadowId<T>,
+        dtor: impl FnMut(Parent, &T),
+    ) -> usize {
+        self.free_all_in(id, OtherTypes::Skip, dtor)
+    }
+
+    /// The two `free_all_with`s: `others` says what entries of `id` holding
+    /// another type than `T` do.
+    fn free_all_in<T: Send + Sync + 'static>(
+        &self,
+        id: ShadowId<T>,
+        others: OtherTypes,
         mut dtor: impl FnMut(Parent, &T),
     ) -> usize {
-        self.raw.free_all::<T>(
-            id.raw(),
-            OtherTypes::Skip,
-            &crossbeam_epoch::pin(),
-            |p, v| dtor(Parent::from_addr(p), v),
-        )
+        self.raw
+            .free_all::<T>(id.raw(), others, &crossbeam_epoch::pin(), |p, v| {
+                dtor(Parent::from_addr(p), v)
+            })
     }
 
     /// Frees every variable of `obj`, whatever its id or type; call it when

@@ -13,25 +13,7 @@ use shadow_vars_loom_tests::*;
 #[test]
 fn ctor_error_with_waiter() {
     model("ctor_error_with_waiter", 3, || {
-        let map = Arc::new(ShadowMap::builder().shards(1).build());
-        let c = Counters::new();
-        let m = map.clone();
-        let failing = thread::spawn(move || {
-            m.try_get_or_alloc(parent(1), ID, || Err::<Val, _>("no"))
-                .map(|v| v.check())
-        });
-        let mine = map.get_or_alloc(parent(1), ID, || Val::new(20, &c)).check();
-        // The waiter always ends with its own value: the failing constructor
-        // leaves nothing behind for it to find.
-        assert_eq!(mine, 20);
-        match failing.join().unwrap() {
-            Err("no") => {}
-            Ok(tag) => assert_eq!(tag, 20, "the failing creator came second and got the value"),
-            Err(other) => panic!("unexpected error {other}"),
-        }
-        assert_eq!(c.ctors(), 1);
-        assert_eq!(map.len(), 1);
-        c
+        ctor_error_beside_waiter(false)
     });
 }
 
@@ -41,29 +23,43 @@ fn ctor_error_with_waiter() {
 #[test]
 fn ctor_error_with_pinned_waiter() {
     model("ctor_error_with_pinned_waiter", 3, || {
-        let map = Arc::new(ShadowMap::builder().shards(1).build());
-        let c = Counters::new();
-        let m = map.clone();
-        let failing = thread::spawn(move || {
-            m.try_get_or_alloc(parent(1), ID, || Err::<Val, _>("no"))
-                .map(|v| v.check())
-        });
-        let mine = {
-            let pinned = map.pin();
-            pinned
-                .get_or_alloc(parent(1), ID, || Val::new(20, &c))
-                .check()
-        };
-        assert_eq!(mine, 20);
-        match failing.join().unwrap() {
-            Err("no") => {}
-            Ok(tag) => assert_eq!(tag, 20, "the failing creator came second and got the value"),
-            Err(other) => panic!("unexpected error {other}"),
-        }
-        assert_eq!(c.ctors(), 1);
-        assert_eq!(map.len(), 1);
-        c
+        ctor_error_beside_waiter(true)
     });
+}
+
+/// A thread whose `try_get_or_alloc` of parent 1's `ID` fails with "no";
+/// it returns that error, or the value if someone else created it first.
+fn spawn_failing_creator(map: &Arc<ShadowMap>) -> thread::JoinHandle<Result<usize, &'static str>> {
+    let m = map.clone();
+    thread::spawn(move || {
+        m.try_get_or_alloc(parent(1), ID, || Err::<Val, _>("no"))
+            .map(|v| v.check())
+    })
+}
+
+/// A failing creator beside one that succeeds (through a `ShadowMapRef` if
+/// `pinned`).
+fn ctor_error_beside_waiter(pinned: bool) -> std::sync::Arc<Counters> {
+    let map = Arc::new(ShadowMap::builder().shards(1).build());
+    let c = Counters::new();
+    let failing = spawn_failing_creator(&map);
+    let ctor = || Val::new(20, &c);
+    let mine = if pinned {
+        map.pin().get_or_alloc(parent(1), ID, ctor).check()
+    } else {
+        map.get_or_alloc(parent(1), ID, ctor).check()
+    };
+    // The waiter always ends with its own value: the failing constructor
+    // leaves nothing behind for it to find.
+    assert_eq!(mine, 20);
+    match failing.join().unwrap() {
+        Err("no") => {}
+        Ok(tag) => assert_eq!(tag, 20, "the failing creator came second and got the value"),
+        Err(other) => panic!("unexpected error {other}"),
+    }
+    assert_eq!(c.ctors(), 1);
+    assert_eq!(map.len(), 1);
+    c
 }
 
 /// `free` of a key whose constructor fails: the free waits for the
@@ -74,11 +70,7 @@ fn free_waits_for_a_failing_ctor() {
     model("free_waits_for_a_failing_ctor", 3, || {
         let map = Arc::new(ShadowMap::builder().shards(1).build());
         let c = Counters::new();
-        let m = map.clone();
-        let failing = thread::spawn(move || {
-            m.try_get_or_alloc(parent(1), ID, || Err::<Val, _>("no"))
-                .map(|v| v.check())
-        });
+        let failing = spawn_failing_creator(&map);
         assert!(
             !map.free(parent(1), ID),
             "freed a value that was never built"

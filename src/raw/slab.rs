@@ -418,9 +418,6 @@ impl SlabRef {
         let last = !st.owned && st.chunks.is_empty();
         drop(st);
         if last {
-            // SAFETY: the shard dropped its handle and no block is left, so
-            // no one can reach the slab any more (module docs).
-            //
             // One thread may still be inside the mutex's unlock: the one that
             // released it to us, if we had been waiting. std's futex unlock
             // makes a `futex_wake` system call on the lock word after the
@@ -429,6 +426,9 @@ impl SlabRef {
             // worst a waiter on a futex later placed at that address wakes
             // spuriously, which futex users tolerate); it is the pattern of
             // rust-lang/rust#55005, left as it is.
+            //
+            // SAFETY: the shard dropped its handle and no block is left, so
+            // no one can reach the slab any more (module docs).
             unsafe { free_shared(self.shared) };
         }
     }
