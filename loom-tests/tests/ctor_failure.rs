@@ -7,6 +7,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use shadow_vars_loom_tests::*;
 
@@ -168,6 +169,68 @@ fn ctor_panic_with_two_waiters() {
         if let Some(tag) = panicking.join().unwrap() {
             assert_eq!(tag, mine.0);
         }
+        assert_eq!(c.ctors(), 1, "both waiters constructed");
+        assert_eq!(map.len(), 1);
+        c
+    });
+}
+
+/// Three threads: a failing constructor and two waiters, on a path no
+/// other model reaches (the 3-thread models run at bound 1; a variant of
+/// this one without its staging explored a million executions at bound 1
+/// and never parked twice): both waiters park on the failing entry,
+/// the first to wake becomes the new creator, and while its constructor
+/// runs the second finds the new `INIT` entry and must register and park
+/// again, on a new ticket. It must still be woken, and both must end with
+/// the one value.
+///
+/// Yield loops set the stage without preemptions (bound 0 keeps the model
+/// to a few hundred executions): the waiters look the key up only once the
+/// failing constructor runs, which fails only once both are about to, and
+/// the waiters' constructors yield twice, time for the other waiter to
+/// register (a trace of the explored executions showed the second park in
+/// 32 of 416).
+#[test]
+fn waiter_parks_again_on_the_next_creator() {
+    model("waiter_parks_again_on_the_next_creator", 0, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        // 1 once the failing constructor runs (its entry is linked), then
+        // 1 more for each waiter about to look the key up.
+        let started = Arc::new(AtomicUsize::new(0));
+        let (m, s) = (map.clone(), started.clone());
+        let failing = thread::spawn(move || {
+            m.try_get_or_alloc(parent(1), ID, || {
+                s.fetch_add(1, Ordering::Release);
+                while s.load(Ordering::Acquire) < 3 {
+                    thread::yield_now();
+                }
+                Err::<Val, _>("no")
+            })
+            .map(|v| v.check())
+        });
+        let wait_and_create =
+            move |map: &ShadowMap, started: &AtomicUsize, tag, c: &std::sync::Arc<Counters>| {
+                while started.load(Ordering::Acquire) == 0 {
+                    thread::yield_now();
+                }
+                started.fetch_add(1, Ordering::Release);
+                let v = map.get_or_alloc(parent(1), ID, || {
+                    thread::yield_now();
+                    thread::yield_now();
+                    Val::new(tag, c)
+                });
+                (v.check(), v.as_ptr() as usize)
+            };
+        let (m, s, c2) = (map.clone(), started.clone(), c.clone());
+        let waiter = thread::spawn(move || wait_and_create(&m, &s, 20, &c2));
+        let mine = wait_and_create(&map, &started, 30, &c);
+        assert_eq!(
+            waiter.join().unwrap(),
+            mine,
+            "the two waiters got different values"
+        );
+        assert_eq!(failing.join().unwrap(), Err("no"));
         assert_eq!(c.ctors(), 1, "both waiters constructed");
         assert_eq!(map.len(), 1);
         c

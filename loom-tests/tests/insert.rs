@@ -1,8 +1,8 @@
 //! `insert` (a value built before the call, linked already `READY`, with no
 //! `INIT` state and no publishing swap): a reader sees nothing or the whole
-//! value; it waits for a running constructor of its key and creates if that
-//! fails; of two inserts of one key exactly one wins and the other gets its
-//! value back.
+//! value; it waits for a running constructor of its key, then creates if
+//! that failed or gives its value back if it succeeded; of two inserts of
+//! one key exactly one wins and the other gets its value back.
 #![cfg(shadow_vars_loom)]
 
 use loom::sync::Arc;
@@ -48,6 +48,36 @@ fn insert_racing_failing_alloc() {
             other => panic!("unexpected outcome of the failing creator: {other:?}"),
         }
         assert_eq!(map.get(parent(1), ID).map(|v| v.check()), Some(20));
+        assert_eq!(map.len(), 1);
+        c
+    });
+}
+
+/// `insert` beside a constructor of the same key that succeeds: if the
+/// insert finds the constructor running it waits for it (spinning, then
+/// parked), and then gets its own value back; if it came first, the
+/// creator gets the inserted value. Either way exactly one value is in the
+/// map, whole, and the other is dropped once.
+#[test]
+fn insert_waits_for_a_succeeding_ctor() {
+    model("insert_waits_for_a_succeeding_ctor", 3, || {
+        let map = Arc::new(ShadowMap::builder().shards(1).build());
+        let c = Counters::new();
+        let (m, c2) = (map.clone(), c.clone());
+        let creator =
+            thread::spawn(move || m.get_or_alloc(parent(1), ID, || Val::new(10, &c2)).check());
+        let mine = map
+            .insert(parent(1), ID, Val::new(20, &c))
+            .map(|v| v.check())
+            .map_err(|back| back.check());
+        let created = creator.join().unwrap();
+        let winner = match mine {
+            Ok(20) => 20,
+            Err(20) => 10,
+            other => panic!("unexpected outcome of the insert: {other:?}"),
+        };
+        assert_eq!(created, winner, "the creator and the map disagree");
+        assert_eq!(map.get(parent(1), ID).map(|v| v.check()), Some(winner));
         assert_eq!(map.len(), 1);
         c
     });
