@@ -96,8 +96,11 @@
 //!
 //! crossbeam-epoch collects garbage inside `pin` (every 128th pin of a
 //! thread): any call that pins, `get` included, may run the `Drop` of values
-//! freed earlier, by any thread. It never runs one while a lock of the map
-//! is held.
+//! freed earlier, by any thread. So may `free`, `free_parent` and `free_all`,
+//! also through a `ShadowMapRef`: every 128 entries a thread frees, they
+//! flush its garbage to the collector, so that a loop freeing many values
+//! under one pin does not outrun reclamation. None of these runs a `Drop`
+//! while a lock of the map is held.
 //!
 //! # Re-entrancy
 //!

@@ -9,6 +9,7 @@
 //! * `constructing.rs`: re-entrancy detection for constructors;
 //! * `ids.rs`: per-shard counts of entries per id (for `free_parent`, `free_all`);
 //! * `pin.rs`: borrowed or owned epoch pins (owned ones unpin while blocked);
+//! * `reclaim.rs`: flushes that keep reclamation up with many frees per pin;
 //! * `iter.rs`: iteration over one id.
 //!
 //! Every operation takes a pinned `&Guard`; references it returns live as
@@ -19,6 +20,7 @@ mod entry;
 mod ids;
 mod iter;
 mod pin;
+mod reclaim;
 mod shard;
 mod slab;
 mod table;
@@ -435,6 +437,7 @@ impl RawMap {
             unsafe { EntryHeader::retire(e, true, shard.slab(), pin.guard()) };
             // SAFETY: READY as `T`; alive while we are pinned.
             dtor(unsafe { Entry::<T>::value(e) });
+            reclaim::retired(1, pin.guard());
             return true;
         }
     }
@@ -498,6 +501,7 @@ impl RawMap {
             if let Some((key, meta)) = mismatch {
                 type_mismatch::<T>(key, meta);
             }
+            let n = unlinked.len();
             for &e in &unlinked {
                 // SAFETY: unlinked by us (retired once), READY.
                 unsafe { EntryHeader::retire(e, true, shard.slab(), guard) };
@@ -508,6 +512,7 @@ impl RawMap {
                 freed += 1;
                 dtor(parent, value);
             }
+            reclaim::retired(n, guard);
         }
         freed
     }
@@ -550,10 +555,12 @@ impl RawMap {
             w.maybe_shrink();
             drop(w);
             freed += unlinked.len();
+            let n = unlinked.len();
             for e in unlinked {
                 // SAFETY: unlinked by us (retired once), READY.
                 unsafe { EntryHeader::retire(e, true, shard.slab(), pin.guard()) };
             }
+            reclaim::retired(n, pin.guard());
             match in_flight {
                 // SAFETY: seen linked under the lock, pinned since.
                 Some((e, key, _)) => unsafe { self.wait(shard, e, key, &mut pin) },
