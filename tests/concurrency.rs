@@ -322,14 +322,21 @@ fn recursive_initialization_panics_instead_of_deadlocking() {
     within(30, || {
         let map = leak(ShadowMap::builder().shards(1).build());
         let obj = leak(0u8);
-        for op in 0..5 {
+        for op in 0..6 {
             let r = std::panic::catch_unwind(|| {
                 map.get_or_alloc(obj, A, || match op {
                     0 => *map.get_or_alloc(obj, A, || 1),
                     1 => map.alloc(obj, A, || 1).map(|v| *v).unwrap_or(0),
                     2 => map.insert(obj, A, 1).map(|v| *v).unwrap_or(0),
                     3 => u64::from(map.free(obj, A)),
-                    _ => map.free_parent(obj) as u64,
+                    4 => map.free_parent(obj) as u64,
+                    // After a nested constructor (of B) has returned, this
+                    // one (of A) is still known as running.
+                    _ => {
+                        let b = *map.get_or_alloc(obj, B, || 2);
+                        assert!(map.free(obj, B));
+                        b + *map.get_or_alloc(obj, A, || 1)
+                    }
                 });
             });
             let msg = *r.expect_err("must panic").downcast::<String>().unwrap();
@@ -479,5 +486,69 @@ fn a_running_constructor_does_not_hold_back_reclamation() {
         c.wait_all_dropped(20);
         go_tx.send(()).unwrap();
         assert_eq!(creator.join().unwrap(), 1);
+    });
+}
+
+/// `free_parent` waits for another thread's running constructor of
+/// that parent, so nothing of the parent is left behind.
+#[test]
+fn free_parent_waits_for_a_running_constructor_of_that_parent() {
+    within(60, || {
+        let map = leak(ShadowMap::new());
+        let obj = leak(0u8);
+        map.alloc(obj, B, || 1).unwrap();
+        let (entered_tx, entered_rx) = mpsc::channel::<()>();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let creator = std::thread::spawn(move || {
+            *map.get_or_alloc(obj, A, || {
+                entered_tx.send(()).unwrap();
+                go_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+                9
+            })
+        });
+        entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 100 }));
+            go_tx.send(()).unwrap();
+        });
+        // Called while A's constructor runs: must wait for it, then free both.
+        assert_eq!(
+            map.free_parent(obj),
+            2,
+            "free_parent left a variable behind"
+        );
+        release.join().unwrap();
+        assert_eq!(creator.join().unwrap(), 9);
+        assert!(map.get(obj, A).is_none() && map.get(obj, B).is_none());
+        assert!(map.is_empty());
+    });
+}
+
+/// Re-entrancy is per map: a constructor in one map that needs the same
+/// (parent, id) of another map, being built there by another thread, waits
+/// for it instead of panicking.
+#[test]
+fn a_constructor_waits_for_the_same_key_in_another_map() {
+    within(30, || {
+        let (m1, m2) = (leak(ShadowMap::new()), leak(ShadowMap::new()));
+        let obj = leak(0u8);
+        let (entered_tx, entered_rx) = mpsc::channel::<()>();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            *m2.get_or_alloc(obj, A, || {
+                entered_tx.send(()).unwrap();
+                go_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+                7
+            })
+        });
+        entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 100 }));
+            go_tx.send(()).unwrap();
+        });
+        let v = m1.get_or_alloc(obj, A, || *m2.get_or_alloc(obj, A, || 1) + 1);
+        assert_eq!(*v, 8);
+        release.join().unwrap();
+        assert_eq!(other.join().unwrap(), 7);
     });
 }

@@ -531,3 +531,51 @@ fn values_that_panic_in_several_shards_are_all_dropped() {
     assert_eq!(msg, "value drop panicked on purpose");
     assert_eq!(drops, 64, "every value dropped");
 }
+
+/// `free_all` that meets a variable of another type under its id
+/// panics and leaves that shard untouched: none of the right-typed values
+/// before the mismatch (in slot order) is freed. Several fresh maps so that
+/// the mismatching entry is not always the first one of the table.
+#[test]
+fn free_all_type_mismatch_leaves_the_shard_untouched() {
+    const AS_U64: ShadowId<u64> = ShadowId::new(78);
+    const AS_STRING: ShadowId<String> = ShadowId::new(78);
+    let objs: Vec<Box<u8>> = (0..100).map(|_| Box::new(0)).collect();
+    let odd = Box::new(0u8);
+    for _ in 0..4 {
+        let map = ShadowMap::builder().shards(1).build();
+        for (i, o) in objs.iter().enumerate() {
+            map.alloc(&**o, AS_U64, || i as u64).unwrap();
+        }
+        map.alloc(&*odd, AS_STRING, String::new).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.free_all(AS_U64)));
+        assert!(r.is_err(), "type mismatch must panic");
+        assert_eq!(
+            map.len(),
+            objs.len() + 1,
+            "free_all freed values in the mismatching shard"
+        );
+        for (i, o) in objs.iter().enumerate() {
+            assert_eq!(*map.get(&**o, AS_U64).unwrap(), i as u64);
+        }
+    }
+}
+
+/// Iterating an id with the wrong type panics (documented on
+/// `ShadowMapRef::iter`) instead of silently yielding nothing.
+#[test]
+fn iter_with_another_type_panics() {
+    const AS_U64: ShadowId<u64> = ShadowId::new(79);
+    const AS_STRING: ShadowId<String> = ShadowId::new(79);
+    let map = ShadowMap::new();
+    let obj = 0u8;
+    map.alloc(&obj, AS_U64, || 1).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.pin().iter(AS_STRING).count()
+    }));
+    let msg = *r
+        .expect_err("type mismatch must panic")
+        .downcast::<String>()
+        .unwrap();
+    assert!(msg.contains("u64") && msg.contains("String"), "{msg}");
+}

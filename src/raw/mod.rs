@@ -860,4 +860,35 @@ mod tests {
             assert_eq!(shard.table(guard).capacity(), table::MIN_CAPACITY);
         }
     }
+    /// A map built with a capacity never shrinks below it: grown past
+    /// it and emptied again by frees, its table is back to its initial size,
+    /// not to the smallest class.
+    #[test]
+    fn frees_never_shrink_below_the_capacity_asked_for() {
+        let map = RawMap::new(1, 1000);
+        let guard = &crossbeam_epoch::pin();
+        let initial = map.shards[0].table(guard).capacity();
+        assert!(initial > table::MIN_CAPACITY);
+        let at = |i: usize| {
+            map.locate(Key {
+                parent: 0x1000_0000 + i * 64,
+                id: 1,
+            })
+        };
+        let n = if cfg!(miri) { 1500 } else { 4000 };
+        for i in 0..n {
+            map.get_or_create(at(i), guard, Mode::CreateOnly, || Ok::<usize, ()>(i))
+                .unwrap();
+        }
+        assert!(map.shards[0].table(guard).capacity() > initial);
+        for i in 0..n {
+            assert!(map.free::<usize>(at(i), guard, |_| ()));
+            let cap = map.shards[0].table(guard).capacity();
+            assert!(
+                cap >= initial,
+                "{cap} slots after a free, {initial} asked for"
+            );
+        }
+        assert_eq!(map.shards[0].table(guard).capacity(), initial);
+    }
 }
