@@ -56,7 +56,7 @@ fn frees_under_long_pins_are_reclaimed_as_they_go() {
         ShadowId::new(13),
     ];
     let mix = ShadowMap::new();
-    let keys = scaled(20_000, 1_000);
+    let keys = scaled(20_000, 200);
     let parents: Vec<u64> = (0..keys as u64).collect();
     let mut freed = 0usize;
     let mut peak = 0usize;
@@ -67,7 +67,7 @@ fn frees_under_long_pins_are_reclaimed_as_they_go() {
     for p in parents.iter().step_by(2) {
         mix.insert(p, ID, Counted(0)).unwrap();
     }
-    for _ in 0..scaled(1_000_000, 6_400) / 64 {
+    for _ in 0..scaled(1_000_000, 640) / 64 {
         let m = mix.pin();
         for _ in 0..64 {
             let r = rng.next();
@@ -81,7 +81,7 @@ fn frees_under_long_pins_are_reclaimed_as_they_go() {
         drop(m);
         peak = peak.max(freed - DROPS.load(Relaxed));
     }
-    assert!(freed > scaled(100_000, 600), "only {freed} frees");
+    assert!(freed > scaled(100_000, 40), "only {freed} frees");
     assert!(
         peak <= BACKLOG_BOUND,
         "write mix under pins of 64 operations: {peak} freed values not yet dropped at the peak"
@@ -92,7 +92,7 @@ fn frees_under_long_pins_are_reclaimed_as_they_go() {
     // still counted.
     let map = ShadowMap::new();
     peak = 0;
-    for round in 0..scaled(4_000, 20) {
+    for round in 0..scaled(4_000, 2) {
         let m = map.pin();
         let batch = &parents[(round * 16) % keys..][..16];
         for p in batch {
