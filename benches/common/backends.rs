@@ -389,6 +389,9 @@ impl Ops for RwLockMap {
         self.0.read().unwrap().get(&(parent, id)).copied()
     }
     fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
+        if self.get(parent, id).is_some() {
+            return false;
+        }
         insert_absent(&mut self.0.write().unwrap(), (parent, id), ctor)
     }
     fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
@@ -436,6 +439,9 @@ impl Ops for Dash {
         self.0.get(&(parent, id)).map(|r| *r)
     }
     fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
+        if self.get(parent, id).is_some() {
+            return false;
+        }
         match self.0.entry((parent, id)) {
             dashmap::mapref::entry::Entry::Occupied(_) => false,
             dashmap::mapref::entry::Entry::Vacant(v) => {
@@ -583,6 +589,9 @@ impl Ops for SccMap {
         self.0.read_sync(&(parent, id), |_, v| *v)
     }
     fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
+        if self.get(parent, id).is_some() {
+            return false;
+        }
         match self.0.entry_sync((parent, id)) {
             scc::hash_map::Entry::Occupied(_) => false,
             scc::hash_map::Entry::Vacant(v) => {
@@ -631,6 +640,25 @@ impl Ops for SccIndex {
         self.0.peek_with(&(parent, id), |_, v| *v)
     }
     fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
+        if self.get(parent, id).is_some() {
+            return false;
+        }
+        self.insert_locked(parent, id, ctor)
+    }
+    fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
+        if let Some(v) = self.get(parent, id) {
+            return v;
+        }
+        self.get_or_insert_locked(parent, id, ctor)
+    }
+    fn free(&self, parent: usize, id: u64) -> bool {
+        self.0.remove_sync(&(parent, id))
+    }
+}
+
+impl SccIndex {
+    /// `alloc` after its lock-free look missed: the bucket lock decides.
+    fn insert_locked(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
         match self.0.entry_sync((parent, id)) {
             scc::hash_index::Entry::Occupied(_) => false,
             scc::hash_index::Entry::Vacant(v) => {
@@ -639,14 +667,9 @@ impl Ops for SccIndex {
             }
         }
     }
-    fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
-        if let Some(v) = self.get(parent, id) {
-            return v;
-        }
+    /// `get_or_alloc` after its lock-free look missed.
+    fn get_or_insert_locked(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
         *self.0.entry_sync((parent, id)).or_insert_with(ctor).get()
-    }
-    fn free(&self, parent: usize, id: u64) -> bool {
-        self.0.remove_sync(&(parent, id))
     }
 }
 
@@ -662,13 +685,16 @@ impl Ops for SccIndexGuard<'_> {
         self.map.0.peek(&(parent, id), &self.guard).copied()
     }
     fn alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> bool {
-        self.map.alloc(parent, id, ctor)
+        if self.get(parent, id).is_some() {
+            return false;
+        }
+        self.map.insert_locked(parent, id, ctor)
     }
     fn get_or_alloc(&self, parent: usize, id: u64, ctor: impl FnOnce() -> u64) -> u64 {
         if let Some(v) = self.get(parent, id) {
             return v;
         }
-        self.map.get_or_alloc(parent, id, ctor)
+        self.map.get_or_insert_locked(parent, id, ctor)
     }
     fn free(&self, parent: usize, id: u64) -> bool {
         self.map.free(parent, id)

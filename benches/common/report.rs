@@ -84,7 +84,7 @@ pub(crate) fn isolation_section() -> Vec<(Row, run::Isolation)> {
 
 // ------------------------------------------------------------------------ race
 
-pub(crate) fn race_section() {
+pub(crate) fn race_section() -> Vec<(Row, run::Race)> {
     let n = env_num("SV_RACE_N", 20_000usize);
     println!(
         "\n== Constructor race: 2 threads, get_or_alloc on the same {n} fresh keys in the same \
@@ -92,11 +92,13 @@ pub(crate) fn race_section() {
     );
     struct V {
         n: usize,
+        out: Vec<(Row, run::Race)>,
     }
     impl Visit for V {
         fn visit<B: Backend>(&mut self) {
             for r in rows::<B>() {
                 let x = run::ctor_race::<B>(r.pinned, self.n);
+                self.out.push((r, x));
                 println!(
                     "{:<26}{:>12}{:>14}{:>16}",
                     r.name,
@@ -111,7 +113,9 @@ pub(crate) fn race_section() {
         "{:<26}{:>12}{:>14}{:>16}",
         "", "ctor runs", "extra runs", "disagreements"
     );
-    for_each_backend(&mut V { n });
+    let mut v = V { n, out: Vec::new() };
+    for_each_backend(&mut v);
+    v.out
 }
 
 // ---------------------------------------------------------------------- growth

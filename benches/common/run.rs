@@ -260,9 +260,19 @@ pub(crate) fn independent_batch<S: Ops>(
     black_box(sum);
 }
 
-/// Nanoseconds per lookup of a dependent chain, for about `dur`.
-pub(crate) fn dependent_ns<S: Ops>(mk: impl Fn() -> S, dur: Duration) -> f64 {
-    let mut k = 0usize;
+/// Where a latency slice starts in a cycle of `n` keys: a different place
+/// each time (a Weyl sequence), so that repeated slices at millions of
+/// entries do not all walk the same prefix, warm from the slice before.
+fn slice_start(n: usize) -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let x = NEXT.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    ((u128::from(x) * n as u128) >> 64) as usize
+}
+
+/// Nanoseconds per lookup of a dependent chain, for about `dur`, starting at
+/// a key of the cycle of `n` keys that no recent slice started at.
+pub(crate) fn dependent_ns<S: Ops>(mk: impl Fn() -> S, n: usize, dur: Duration) -> f64 {
+    let mut k = slice_start(n);
     let mut ops = 0u64;
     let t0 = Instant::now();
     while t0.elapsed() < dur {
@@ -274,7 +284,7 @@ pub(crate) fn dependent_ns<S: Ops>(mk: impl Fn() -> S, dur: Duration) -> f64 {
 
 /// Nanoseconds per lookup of independent lookups, for about `dur`.
 pub(crate) fn independent_ns<S: Ops>(mk: impl Fn() -> S, order: &[u32], dur: Duration) -> f64 {
-    let mut pos = 0usize;
+    let mut pos = slice_start(order.len());
     let mut ops = 0u64;
     let t0 = Instant::now();
     while t0.elapsed() < dur {
@@ -293,12 +303,12 @@ pub(crate) fn latency<B: Backend>(
 ) -> (f64, f64) {
     if pinned {
         (
-            dependent_ns(|| map.pin(), dur),
+            dependent_ns(|| map.pin(), set.n, dur),
             independent_ns(|| map.pin(), &set.order, dur),
         )
     } else {
         (
-            dependent_ns(|| map, dur),
+            dependent_ns(|| map, set.n, dur),
             independent_ns(|| map, &set.order, dur),
         )
     }
@@ -348,8 +358,8 @@ pub(crate) fn ops_latency_vs_floor<S: Ops>(
         floor_indep: f64::INFINITY,
     };
     for _ in 0..rounds {
-        min(dependent_ns(|| floor, slice), &mut r.floor_dep);
-        min(dependent_ns(&mk, slice), &mut r.dep);
+        min(dependent_ns(|| floor, set.n, slice), &mut r.floor_dep);
+        min(dependent_ns(&mk, set.n, slice), &mut r.dep);
         min(
             independent_ns(|| floor, &set.order, slice),
             &mut r.floor_indep,
