@@ -860,6 +860,7 @@ mod tests {
             assert_eq!(shard.table(guard).capacity(), table::MIN_CAPACITY);
         }
     }
+
     /// A map built with a capacity never shrinks below it: grown past
     /// it and emptied again by frees, its table is back to its initial size,
     /// not to the smallest class.

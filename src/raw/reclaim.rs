@@ -13,9 +13,10 @@
 //!
 //! So every thread counts what it retires, and every
 //! [`RETIRES_PER_FLUSH`]th entry it flushes (`Guard::flush`): its bag goes to
-//! the global queue and up to 8 expired bags are run. That pushes at most
-//! three bags (two full, one partial) per 512 bags' worth of room, so the
-//! backlog stays bounded whatever the batch size.
+//! the global queue and up to 8 expired bags are run. Between two flushes
+//! the thread queues at most three bags (two full, one partial) and each
+//! flush may run eight, so the backlog stays bounded whatever the batch
+//! size (`tests/reclaim.rs`).
 //!
 //! A flush runs deferred destructions, among them values' `Drop`, so it is
 //! only called with no lock of the map held: the same rule as `pin` (see
