@@ -489,6 +489,32 @@ fn a_running_constructor_does_not_hold_back_reclamation() {
     });
 }
 
+/// Starts `map.get_or_alloc(obj, A)` on another thread with a constructor
+/// that returns `value` once released, and returns when that constructor is
+/// running: the creator's handle, and a thread that releases it after 100 ms
+/// (1 ms under Miri).
+fn constructor_held_open(
+    map: &'static ShadowMap,
+    obj: &'static u8,
+    value: u64,
+) -> (std::thread::JoinHandle<u64>, std::thread::JoinHandle<()>) {
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let creator = std::thread::spawn(move || {
+        *map.get_or_alloc(obj, A, || {
+            entered_tx.send(()).unwrap();
+            go_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+            value
+        })
+    });
+    entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 100 }));
+        go_tx.send(()).unwrap();
+    });
+    (creator, release)
+}
+
 /// `free_parent` waits for another thread's running constructor of
 /// that parent, so nothing of the parent is left behind.
 #[test]
@@ -497,20 +523,7 @@ fn free_parent_waits_for_a_running_constructor_of_that_parent() {
         let map = leak(ShadowMap::new());
         let obj = leak(0u8);
         map.alloc(obj, B, || 1).unwrap();
-        let (entered_tx, entered_rx) = mpsc::channel::<()>();
-        let (go_tx, go_rx) = mpsc::channel::<()>();
-        let creator = std::thread::spawn(move || {
-            *map.get_or_alloc(obj, A, || {
-                entered_tx.send(()).unwrap();
-                go_rx.recv_timeout(Duration::from_secs(30)).unwrap();
-                9
-            })
-        });
-        entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        let release = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 100 }));
-            go_tx.send(()).unwrap();
-        });
+        let (creator, release) = constructor_held_open(map, obj, 9);
         // Called while A's constructor runs: must wait for it, then free both.
         assert_eq!(
             map.free_parent(obj),
@@ -532,20 +545,7 @@ fn a_constructor_waits_for_the_same_key_in_another_map() {
     within(30, || {
         let (m1, m2) = (leak(ShadowMap::new()), leak(ShadowMap::new()));
         let obj = leak(0u8);
-        let (entered_tx, entered_rx) = mpsc::channel::<()>();
-        let (go_tx, go_rx) = mpsc::channel::<()>();
-        let other = std::thread::spawn(move || {
-            *m2.get_or_alloc(obj, A, || {
-                entered_tx.send(()).unwrap();
-                go_rx.recv_timeout(Duration::from_secs(20)).unwrap();
-                7
-            })
-        });
-        entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        let release = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 100 }));
-            go_tx.send(()).unwrap();
-        });
+        let (other, release) = constructor_held_open(m2, obj, 7);
         let v = m1.get_or_alloc(obj, A, || *m2.get_or_alloc(obj, A, || 1) + 1);
         assert_eq!(*v, 8);
         release.join().unwrap();
