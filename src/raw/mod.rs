@@ -554,8 +554,8 @@ impl RawMap {
             }
             w.maybe_shrink();
             drop(w);
-            freed += unlinked.len();
             let n = unlinked.len();
+            freed += n;
             for e in unlinked {
                 // SAFETY: unlinked by us (retired once), READY.
                 unsafe { EntryHeader::retire(e, true, shard.slab(), pin.guard()) };
